@@ -1,0 +1,96 @@
+// bind_gemm.cpp — out = alpha * a @ b + beta * out over strided 2-D or 3-D (batched) arrays.
+// Transposes and broadcast batches arrive as strides (numpy .T / broadcast_to), never copies.
+#include "../cpu/gemm.h"
+#include "../cuda/gemm.h"
+#include "views.h"
+
+namespace nerve {
+
+namespace {
+
+struct GemmViews {
+  TensorView out, a, b;
+  GemmSize size;
+  MatStrides so, sa, sb;
+};
+
+// Byte range [lo, hi) that a view can touch.
+void extent(const TensorView& v, const char** lo, const char** hi) {
+  int64_t mn = 0, mx = 0;
+  for (int d = 0; d < v.ndim(); ++d) {
+    if (v.shape[d] == 0) { *lo = *hi = static_cast<const char*>(v.data); return; }
+    const int64_t span = (v.shape[d] - 1) * v.strides[d];
+    (span < 0 ? mn : mx) += span;
+  }
+  const int64_t item = dtype_size(v.dtype);
+  *lo = static_cast<const char*>(v.data) + mn * item;
+  *hi = static_cast<const char*>(v.data) + (mx + 1) * item;
+}
+
+bool overlap(const TensorView& x, const TensorView& y) {
+  const char *xl, *xh, *yl, *yh;
+  extent(x, &xl, &xh);
+  extent(y, &yl, &yh);
+  return xl < yh && yl < xh;
+}
+
+GemmViews check_gemm(TensorView out, TensorView a, TensorView b) {
+  const char* op = "matmul";
+  expect_float(a, op, "a");
+  expect_same_dtype(a, b, op, "a", "b");
+  expect_same_dtype(a, out, op, "a", "out");
+  if (a.ndim() != b.ndim() || a.ndim() != out.ndim() || a.ndim() < 2 || a.ndim() > 3)
+    fail(op, "expected a, b and out all 2-D or all 3-D, got shapes ", shape_str(a.shape), ", ", shape_str(b.shape),
+         " and ", shape_str(out.shape));
+  const bool batched = a.ndim() == 3;
+  const int r = batched ? 1 : 0;
+  GemmSize n{batched ? a.shape[0] : 1, a.shape[r], b.shape[r + 1], a.shape[r + 1]};
+  if (b.shape[r] != n.K)
+    fail(op, "inner dimensions differ: a is ", shape_str(a.shape), ", b is ", shape_str(b.shape));
+  if (batched && (b.shape[0] != n.batch || out.shape[0] != n.batch))
+    fail(op, "batch sizes differ: a ", shape_str(a.shape), ", b ", shape_str(b.shape), ", out ", shape_str(out.shape));
+  if (out.shape[r] != n.M || out.shape[r + 1] != n.N)
+    fail(op, "out has shape ", shape_str(out.shape), ", expected (", batched ? std::to_string(n.batch) + ", " : "",
+         n.M, ", ", n.N, ")");
+  for (int d = 0; d < out.ndim(); ++d)
+    if (out.shape[d] > 1 && out.strides[d] == 0) fail(op, "out must not be a broadcast view");
+  if (overlap(out, a) || overlap(out, b)) fail(op, "out must not share memory with a or b");
+  auto strides = [&](const TensorView& v) {
+    return MatStrides{v.strides[r], v.strides[r + 1], batched ? v.strides[0] : 0};
+  };
+  return {out, a, b, n, strides(out), strides(a), strides(b)};
+}
+
+}  // namespace
+
+void init_gemm(py::module_& cpu, py::module_& cuda) {
+  cpu.def(
+      "gemm",
+      [](py::object out, py::object a, py::object b, double alpha, double beta, bool naive) {
+        GemmViews g = check_gemm(host_view(out, "matmul", "out"), host_view(a, "matmul", "a"),
+                                 host_view(b, "matmul", "b"));
+        py::gil_scoped_release release;
+        dispatch_float(g.a.dtype, "matmul", [&](auto t) {
+          using T = decltype(t);
+          auto fn = naive ? gemm_naive<T> : gemm<T>;
+          fn(g.out.ptr<T>(), g.so, g.a.ptr<T>(), g.sa, g.b.ptr<T>(), g.sb, g.size, T(alpha), T(beta));
+        });
+      },
+      py::arg("out"), py::arg("a"), py::arg("b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+      py::arg("naive") = false,
+      "out = alpha * a @ b + beta * out for 2-D or batched 3-D float arrays with any strides");
+  cuda.def(
+      "gemm",
+      [](py::object out, py::object a, py::object b, double alpha, double beta, uintptr_t stream) {
+        GemmViews g = check_gemm(device_view(out, "matmul", "out"), device_view(a, "matmul", "a"),
+                                 device_view(b, "matmul", "b"));
+        expect_dtype(g.a, DType::f32, "matmul", "a");
+        py::gil_scoped_release release;
+        cuda::gemm_f32(g.out.ptr<float>(), g.so, g.a.ptr<float>(), g.sa, g.b.ptr<float>(), g.sb, g.size,
+                       float(alpha), float(beta), reinterpret_cast<void*>(stream));
+      },
+      py::arg("out"), py::arg("a"), py::arg("b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+      py::arg("stream") = 0, "CUDA twin of cpu.gemm (float32)");
+}
+
+}  // namespace nerve

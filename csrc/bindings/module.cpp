@@ -1,0 +1,18 @@
+// module.cpp — nerve._C: the compiled half of nerve. Submodules `cpu` and `cuda` hold the kernels
+// (same names on both); each op family binds itself in bind_<family>.cpp through init_<family>.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace nerve {
+void init_core(py::module_& m);
+void init_gemm(py::module_& cpu, py::module_& cuda);
+}  // namespace nerve
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "nerve's hand-written CPU and CUDA kernels";
+  py::module_ cpu = m.def_submodule("cpu", "CPU kernels (C++, OpenMP, SIMD intrinsics)");
+  py::module_ cuda = m.def_submodule("cuda", "CUDA kernels; every entry raises when nerve was built without CUDA");
+  nerve::init_core(m);
+  nerve::init_gemm(cpu, cuda);
+}

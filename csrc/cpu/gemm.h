@@ -1,0 +1,32 @@
+// gemm.h — general matrix multiply on the CPU, the op that carries most training FLOPs.
+//
+//   C[b] = alpha * A[b] @ B[b] + beta * C[b]        for b in [0, batch)
+//
+// Every matrix is addressed by (row stride, column stride, batch stride) in elements, as in BLIS:
+// element (i, j) of matrix b of X is X[b*X.bs + i*X.rs + j*X.cs]. A transpose is a view with the
+// two strides swapped, so the four transpose cases, sliced views and broadcast batches (bs = 0)
+// need no copies. beta = 0 ignores what C held (even NaN); beta = 1 accumulates (gradients).
+// C must not overlap A or B.
+#pragma once
+#include <cstdint>
+
+namespace nerve {
+
+struct MatStrides {
+  int64_t rs, cs, bs;  // row, column and batch strides in elements
+};
+
+struct GemmSize {
+  int64_t batch, M, N, K;  // C is M x N, A is M x K, B is K x N
+};
+
+// The fast path: packs panels, picks a SIMD micro-kernel at run time, threads over tiles.
+template <class T>
+void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha, T beta);
+
+// The oracle: three plain loops, accumulated in double. Kept for tests and as the reference.
+template <class T>
+void gemm_naive(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha,
+                T beta);
+
+}  // namespace nerve

@@ -1,0 +1,32 @@
+// cuda_compat.h — the only header a kernel file (.cuh) includes. Under nvcc it maps nerve's launch
+// and shared-memory macros onto CUDA; under g++ (tests) the emulator in csrc/emu provides them,
+// so the very same kernel source runs on the CPU. Rules for kernel code:
+//   launch only through CUDA_LAUNCH(grid, block, smem_bytes, stream, kernel)(args...);
+//   dynamic shared memory only through CUDA_DYNAMIC_SHARED(type, name);
+//   warp intrinsics only in their _sync forms.
+#pragma once
+
+#if defined(__CUDACC__)
+#include <cuda_runtime.h>
+#define CUDA_LAUNCH(grid, block, smem, stream, kernel) kernel<<<(grid), (block), (smem), (stream)>>>
+#define CUDA_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#define NERVE_HOST_DEVICE __host__ __device__
+#else
+#include "../emu/cuda_emu.h"
+#define NERVE_HOST_DEVICE
+#endif
+
+#include <stdexcept>
+#include <string>
+
+namespace nerve::cuda {
+
+// Raises "[op] CUDA error: ..." for the last launch or call.
+inline void check_last(const char* op) {
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) throw std::runtime_error(std::string("[") + op + "] CUDA error: " + cudaGetErrorString(e));
+}
+
+inline unsigned ceil_div(long long a, long long b) { return static_cast<unsigned>((a + b - 1) / b); }
+
+}  // namespace nerve::cuda

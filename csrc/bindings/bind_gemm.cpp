@@ -72,8 +72,10 @@ void init_gemm(py::module_& cpu, py::module_& cuda) {
         py::gil_scoped_release release;
         dispatch_float(g.a.dtype, "matmul", [&](auto t) {
           using T = decltype(t);
-          auto fn = naive ? gemm_naive<T> : gemm<T>;
-          fn(g.out.ptr<T>(), g.so, g.a.ptr<T>(), g.sa, g.b.ptr<T>(), g.sb, g.size, T(alpha), T(beta));
+          if (naive)
+            gemm_naive<T>(g.out.ptr<T>(), g.so, g.a.ptr<T>(), g.sa, g.b.ptr<T>(), g.sb, g.size, T(alpha), T(beta));
+          else
+            gemm<T>(g.out.ptr<T>(), g.so, g.a.ptr<T>(), g.sa, g.b.ptr<T>(), g.sb, g.size, T(alpha), T(beta));
         });
       },
       py::arg("out"), py::arg("a"), py::arg("b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,

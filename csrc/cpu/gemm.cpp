@@ -53,7 +53,8 @@ void gemm_rows(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatSt
 }  // namespace
 
 template <class T>
-void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha, T beta) {
+void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha, T beta,
+          int threads) {
   if (n.batch <= 0 || n.M <= 0 || n.N <= 0) return;
   // Work items are (matrix, block of rows); blocks are coarse enough to amortise packing B.
   const int64_t row_block = std::max<int64_t>(kMr, std::min<int64_t>(64, n.M));
@@ -61,14 +62,16 @@ void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides
   const int64_t items = n.batch * blocks_per_matrix;
   const int64_t flops_per_item = row_block * n.N * std::max<int64_t>(n.K, 1);
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(flops_per_item, 1));
-  parallel_for(items, grain, [&](int64_t b, int64_t e) {
+  auto run = [&](int64_t b, int64_t e) {
     std::vector<T> pack(kKc * kNc), acc(kMr * kNc);
     for (int64_t it = b; it < e; ++it) {
       const int64_t m = it / blocks_per_matrix, i0 = (it % blocks_per_matrix) * row_block;
       gemm_rows(C + m * sc.bs, sc, A + m * sa.bs, sa, B + m * sb.bs, sb, i0, std::min(n.M, i0 + row_block), n.N,
                 n.K, alpha, beta, pack.data(), acc.data());
     }
-  });
+  };
+  if (threads == 1) run(0, items);
+  else parallel_for(items, grain, run);
 }
 
 template <class T>
@@ -86,9 +89,9 @@ void gemm_naive(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatS
 }
 
 template void gemm<float>(float*, MatStrides, const float*, MatStrides, const float*, MatStrides, GemmSize, float,
-                          float);
+                          float, int);
 template void gemm<double>(double*, MatStrides, const double*, MatStrides, const double*, MatStrides, GemmSize,
-                           double, double);
+                           double, double, int);
 template void gemm_naive<float>(float*, MatStrides, const float*, MatStrides, const float*, MatStrides, GemmSize,
                                 float, float);
 template void gemm_naive<double>(double*, MatStrides, const double*, MatStrides, const double*, MatStrides,

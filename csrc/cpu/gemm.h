@@ -21,8 +21,11 @@ struct GemmSize {
 };
 
 // The fast path: packs panels, picks a SIMD micro-kernel at run time, threads over tiles.
+// threads = 0 uses num_threads(); threads = 1 runs on the calling thread alone, which is what a
+// caller already inside its own parallel region (a convolution over images) must ask for.
 template <class T>
-void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha, T beta);
+void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha, T beta,
+          int threads = 0);
 
 // The oracle: three plain loops, accumulated in double. Kept for tests and as the reference.
 template <class T>

@@ -7,6 +7,7 @@ namespace py = pybind11;
 namespace nerve {
 void init_core(py::module_& m);
 void init_gemm(py::module_& cpu, py::module_& cuda);
+void init_conv(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_C, m) {
   py::module_ cuda = m.def_submodule("cuda", "CUDA kernels; every entry raises when nerve was built without CUDA");
   nerve::init_core(m);
   nerve::init_gemm(cpu, cuda);
+  nerve::init_conv(cpu, cuda);
 }

@@ -1,0 +1,175 @@
+// bind_conv.cpp — conv2d forward / backward kernels over contiguous NCHW arrays.
+// Every shape, dtype and option is checked here, so no kernel reads out of bounds. `op` names the
+// user-facing op in messages (conv1d, conv_transpose2d reuse these kernels through the Python layer).
+// padding is (ph, pw) or (top, bottom, left, right); parameter gradients accumulate into their out.
+#include <pybind11/stl.h>
+
+#include "../cpu/conv.h"
+#include "views.h"
+
+namespace nerve {
+
+namespace {
+
+using Pair = std::vector<int64_t>;
+
+struct ConvArgs {
+  Pair stride, padding, dilation;
+  int64_t groups;
+};
+
+void expect_pair(const Pair& v, const char* op, const char* name, int64_t lo) {
+  if (v.size() != 2) fail(op, "expected ", name, " with 2 values, got ", v.size());
+  if (v[0] < lo || v[1] < lo) fail(op, name, " must be >= ", lo, ", got (", v[0], ", ", v[1], ")");
+}
+
+// The convolution an input (N, C, H, W) and a weight (K, C/groups, R, S) describe.
+Conv2dShape conv_shape(const TensorView& x, const TensorView& w, const ConvArgs& a, const char* op) {
+  if (x.ndim() != 4) fail(op, "expected input of 4 dimensions (N, C, H, W), got shape ", shape_str(x.shape));
+  if (w.ndim() != 4) fail(op, "expected weight of 4 dimensions (out, in/groups, kH, kW), got shape ", shape_str(w.shape));
+  expect_pair(a.stride, op, "stride", 1);
+  expect_pair(a.dilation, op, "dilation", 1);
+  if (a.padding.size() != 2 && a.padding.size() != 4)
+    fail(op, "expected padding with 2 or 4 values, got ", a.padding.size());
+  for (int64_t p : a.padding)
+    if (p < 0) fail(op, "padding must be >= 0, got ", p);
+  if (a.groups < 1) fail(op, "groups must be >= 1, got ", a.groups);
+  Conv2dShape s;
+  s.N = x.shape[0], s.C = x.shape[1], s.H = x.shape[2], s.W = x.shape[3];
+  s.K = w.shape[0], s.R = w.shape[2], s.S = w.shape[3];
+  s.sh = a.stride[0], s.sw = a.stride[1], s.dh = a.dilation[0], s.dw = a.dilation[1], s.groups = a.groups;
+  if (a.padding.size() == 2) s.pt = s.pb = a.padding[0], s.pl = s.pr = a.padding[1];
+  else s.pt = a.padding[0], s.pb = a.padding[1], s.pl = a.padding[2], s.pr = a.padding[3];
+  if (s.C < 1 || s.H < 1 || s.W < 1) fail(op, "input has an empty dimension: ", shape_str(x.shape));
+  if (s.K < 1 || s.R < 1 || s.S < 1 || w.shape[1] < 1) fail(op, "weight has an empty dimension: ", shape_str(w.shape));
+  if (s.C % s.groups) fail(op, "groups=", s.groups, " does not divide the input's ", s.C, " channels");
+  if (s.K % s.groups) fail(op, "groups=", s.groups, " does not divide the weight's ", s.K, " output channels");
+  if (w.shape[1] * s.groups != s.C)
+    fail(op, "input has ", s.C, " channels, weight expects ", w.shape[1] * s.groups);
+  const int64_t eh = s.dh * (s.R - 1) + 1, ew = s.dw * (s.S - 1) + 1;
+  if (eh > s.H + s.pt + s.pb || ew > s.W + s.pl + s.pr)
+    fail(op, "kernel ", s.R, "x", s.S, " with dilation ", s.dh, "x", s.dw, " spans ", eh, "x", ew,
+         ", larger than the padded input ", s.H + s.pt + s.pb, "x", s.W + s.pl + s.pr);
+  s.OH = Conv2dShape::out_size(s.H, s.pt, s.pb, s.R, s.sh, s.dh);
+  s.OW = Conv2dShape::out_size(s.W, s.pl, s.pr, s.S, s.sw, s.dw);
+  return s;
+}
+
+void expect_array(const TensorView& v, const TensorView& ref, const std::vector<int64_t>& shape, const char* op,
+                  const char* name) {
+  expect_same_dtype(ref, v, op, "input", name);
+  expect_shape(v, shape, op, name);
+  expect_contiguous(v, op, name);
+}
+
+ConvArgs args(Pair stride, Pair padding, Pair dilation, int64_t groups) {
+  return {std::move(stride), std::move(padding), std::move(dilation), groups};
+}
+
+}  // namespace
+
+void init_conv(py::module_& cpu, py::module_& cuda) {
+  cpu.def(
+      "conv2d_forward",
+      [](py::object out, py::object input, py::object weight, py::object bias, Pair stride, Pair padding,
+         Pair dilation, int64_t groups, bool naive, std::string op) {
+        const char* o = op.c_str();
+        TensorView x = host_view(input, o, "input"), w = host_view(weight, o, "weight"), y = host_view(out, o, "out");
+        expect_float(x, o, "input");
+        const Conv2dShape s = conv_shape(x, w, args(stride, padding, dilation, groups), o);
+        expect_array(x, x, x.shape, o, "input");
+        expect_array(w, x, w.shape, o, "weight");
+        expect_array(y, x, {s.N, s.K, s.OH, s.OW}, o, "out");
+        TensorView b;
+        if (!bias.is_none()) {
+          b = host_view(bias, o, "bias");
+          expect_array(b, x, {s.K}, o, "bias");
+        }
+        expect_writable_distinct(y, x, o, "input");
+        expect_writable_distinct(y, w, o, "weight");
+        py::gil_scoped_release release;
+        dispatch_float(x.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          const T* bp = bias.is_none() ? nullptr : b.ptr<T>();
+          if (naive) conv2d_forward_naive<T>(y.ptr<T>(), x.ptr<T>(), w.ptr<T>(), bp, s);
+          else conv2d_forward<T>(y.ptr<T>(), x.ptr<T>(), w.ptr<T>(), bp, s);
+        });
+      },
+      py::arg("out"), py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = Pair{1, 1},
+      py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1,
+      py::arg("naive") = false, py::arg("op") = "conv2d",
+      "out (N,K,OH,OW) = conv2d(input (N,C,H,W), weight (K,C/groups,R,S)) + bias");
+  cpu.def(
+      "conv2d_backward_input",
+      [](py::object dinput, py::object grad_out, py::object weight, Pair stride, Pair padding, Pair dilation,
+         int64_t groups, bool naive, std::string op) {
+        const char* o = op.c_str();
+        TensorView dx = host_view(dinput, o, "dinput"), dy = host_view(grad_out, o, "grad_out"),
+                   w = host_view(weight, o, "weight");
+        expect_float(dx, o, "dinput");
+        const Conv2dShape s = conv_shape(dx, w, args(stride, padding, dilation, groups), o);
+        expect_array(dx, dx, dx.shape, o, "dinput");
+        expect_array(w, dx, w.shape, o, "weight");
+        expect_array(dy, dx, {s.N, s.K, s.OH, s.OW}, o, "grad_out");
+        expect_writable_distinct(dx, dy, o, "grad_out");
+        expect_writable_distinct(dx, w, o, "weight");
+        py::gil_scoped_release release;
+        dispatch_float(dx.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          if (naive) conv2d_backward_input_naive<T>(dx.ptr<T>(), dy.ptr<T>(), w.ptr<T>(), s);
+          else conv2d_backward_input<T>(dx.ptr<T>(), dy.ptr<T>(), w.ptr<T>(), s);
+        });
+      },
+      py::arg("dinput"), py::arg("grad_out"), py::arg("weight"), py::arg("stride") = Pair{1, 1},
+      py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1,
+      py::arg("naive") = false, py::arg("op") = "conv2d",
+      "dinput (N,C,H,W) = gradient of conv2d w.r.t. its input (also conv_transpose2d's forward); its shape "
+      "fixes H and W");
+  cpu.def(
+      "conv2d_backward_weight",
+      [](py::object dweight, py::object grad_out, py::object input, Pair stride, Pair padding, Pair dilation,
+         int64_t groups, bool naive, std::string op) {
+        const char* o = op.c_str();
+        TensorView dw = host_view(dweight, o, "dweight"), dy = host_view(grad_out, o, "grad_out"),
+                   x = host_view(input, o, "input");
+        expect_float(x, o, "input");
+        const Conv2dShape s = conv_shape(x, dw, args(stride, padding, dilation, groups), o);
+        expect_array(x, x, x.shape, o, "input");
+        expect_array(dw, x, dw.shape, o, "dweight");
+        expect_array(dy, x, {s.N, s.K, s.OH, s.OW}, o, "grad_out");
+        expect_writable_distinct(dw, dy, o, "grad_out");
+        expect_writable_distinct(dw, x, o, "input");
+        py::gil_scoped_release release;
+        dispatch_float(x.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          if (naive) conv2d_backward_weight_naive<T>(dw.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), s);
+          else conv2d_backward_weight<T>(dw.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), s);
+        });
+      },
+      py::arg("dweight"), py::arg("grad_out"), py::arg("input"), py::arg("stride") = Pair{1, 1},
+      py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1,
+      py::arg("naive") = false, py::arg("op") = "conv2d",
+      "dweight (K,C/groups,R,S) += gradient of conv2d w.r.t. its weight");
+  cpu.def(
+      "conv2d_backward_bias",
+      [](py::object dbias, py::object grad_out, std::string op) {
+        const char* o = op.c_str();
+        TensorView db = host_view(dbias, o, "dbias"), dy = host_view(grad_out, o, "grad_out");
+        expect_float(dy, o, "grad_out");
+        if (dy.ndim() != 4) fail(o, "expected grad_out of 4 dimensions, got shape ", shape_str(dy.shape));
+        expect_array(dy, dy, dy.shape, o, "grad_out");
+        expect_array(db, dy, {dy.shape[1]}, o, "dbias");
+        Conv2dShape s;
+        s.N = dy.shape[0], s.K = dy.shape[1], s.OH = dy.shape[2], s.OW = dy.shape[3];
+        py::gil_scoped_release release;
+        dispatch_float(dy.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          conv2d_backward_bias<T>(db.ptr<T>(), dy.ptr<T>(), s);
+        });
+      },
+      py::arg("dbias"), py::arg("grad_out"), py::arg("op") = "conv2d",
+      "dbias (K) += grad_out (N,K,OH,OW) summed over N, OH, OW");
+  (void)cuda;  // the CUDA twins are bound here when csrc/cuda/conv.cu lands
+}
+
+}  // namespace nerve

@@ -1,0 +1,533 @@
+// conv.cpp — conv2d forward / input-grad / weight-grad / bias-grad drivers and the naive oracle.
+//
+// Two algorithms, picked per call:
+//  * direct (float32, stride 1, AVX-512): each image is zero-padded into a flat buffer and the
+//    micro-kernels of conv_avx512.cpp read the taps at fixed offsets (conv_direct.h). The input
+//    gradient of a stride-1 convolution is itself a stride-1 convolution (flipped, transposed
+//    weights, padding dil*(k-1) - pad), so it runs on the same kernel.
+//  * im2col + nerve::gemm (any stride, float64, other ISAs): the im2col matrix is built for at most
+//    kColChunk elements of one image at a time, so its buffer stays small for big inputs.
+// Threads split images (or pixel panels / weight tiles); each thread owns its scratch buffers.
+#include "conv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "../core/cpu_features.h"
+#include "../core/parallel.h"
+#include "conv_direct.h"
+#include "gemm.h"
+
+namespace nerve {
+namespace {
+
+constexpr int64_t kColChunk = int64_t{1} << 20;  // elements of im2col scratch per thread
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Scratch that outlives the call, one set per calling thread (the GIL is released, so Python
+// threads may convolve at once). Fresh multi-MB vectors would come from mmap and be page-faulted
+// in on every call; these grow to the largest request and stay. Contents are garbage.
+float* scratch(int slot, int64_t n) {
+  thread_local std::vector<float> bufs[4];
+  std::vector<float>& b = bufs[slot];
+  if (static_cast<int64_t>(b.size()) < n) {
+    b = std::vector<float>();
+    b.resize(n);
+  }
+  return b.data();
+}
+
+// ---- im2col + GEMM -----------------------------------------------------------------------------
+
+// col[t, q - q0] = x[c, ih, iw] (0 outside) for tap t = (c, r, s) of group g and output pixel q.
+template <class T>
+void im2col(T* col, const T* x /* (C,H,W) of one image */, const Conv2dShape& s, int64_t g, int64_t q0, int64_t q1) {
+  const int64_t nq = q1 - q0, Cg = s.Cg();
+  T* row = col;
+  for (int64_t c = 0; c < Cg; ++c) {
+    const T* plane = x + (g * Cg + c) * s.H * s.W;
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t t = 0; t < s.S; ++t, row += nq)
+        for (int64_t q = q0; q < q1;) {
+          const int64_t oh = q / s.OW, ow0 = q % s.OW, run = std::min(s.OW - ow0, q1 - q);
+          const int64_t ih = oh * s.sh - s.pt + r * s.dh;
+          T* dst = row + (q - q0);
+          if (ih < 0 || ih >= s.H) {
+            std::fill(dst, dst + run, T(0));
+          } else {
+            const T* src = plane + ih * s.W;
+            const int64_t iw0 = ow0 * s.sw - s.pl + t * s.dw;
+            for (int64_t i = 0; i < run; ++i) {
+              const int64_t iw = iw0 + i * s.sw;
+              dst[i] = (iw >= 0 && iw < s.W) ? src[iw] : T(0);
+            }
+          }
+          q += run;
+        }
+  }
+}
+
+// The adjoint of im2col: dx[c, ih, iw] += col[t, q - q0].
+template <class T>
+void col2im(T* dx /* (C,H,W) of one image */, const T* col, const Conv2dShape& s, int64_t g, int64_t q0, int64_t q1) {
+  const int64_t nq = q1 - q0, Cg = s.Cg();
+  const T* row = col;
+  for (int64_t c = 0; c < Cg; ++c) {
+    T* plane = dx + (g * Cg + c) * s.H * s.W;
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t t = 0; t < s.S; ++t, row += nq)
+        for (int64_t q = q0; q < q1;) {
+          const int64_t oh = q / s.OW, ow0 = q % s.OW, run = std::min(s.OW - ow0, q1 - q);
+          const int64_t ih = oh * s.sh - s.pt + r * s.dh;
+          if (ih >= 0 && ih < s.H) {
+            T* dst = plane + ih * s.W;
+            const T* src = row + (q - q0);
+            const int64_t iw0 = ow0 * s.sw - s.pl + t * s.dw;
+            for (int64_t i = 0; i < run; ++i) {
+              const int64_t iw = iw0 + i * s.sw;
+              if (iw >= 0 && iw < s.W) dst[iw] += src[i];
+            }
+          }
+          q += run;
+        }
+  }
+}
+
+// Runs fn(n, g, col_scratch, threads_for_gemm) for every image-group: in parallel with serial GEMMs
+// when there are enough of them, else one after another with a threaded GEMM.
+template <class T, class F>
+void for_image_groups(const Conv2dShape& s, int64_t col_elems, F&& fn) {
+  const int64_t items = s.N * s.groups;
+  const int nt = num_threads();
+  if (items >= nt && nt > 1) {
+    parallel_for(items, 1, [&](int64_t b, int64_t e) {
+      std::vector<T> col(col_elems);
+      for (int64_t it = b; it < e; ++it) fn(it / s.groups, it % s.groups, col.data(), 1);
+    });
+  } else {
+    std::vector<T> col(col_elems);
+    for (int64_t it = 0; it < items; ++it) fn(it / s.groups, it % s.groups, col.data(), 0);
+  }
+}
+
+template <class T>
+int64_t col_chunk(const Conv2dShape& s) {
+  const int64_t depth = s.Cg() * s.R * s.S;
+  return std::max<int64_t>(1, std::min(s.OH * s.OW, kColChunk / std::max<int64_t>(depth, 1)));
+}
+
+template <class T>
+void forward_gemm(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s) {
+  const int64_t depth = s.Cg() * s.R * s.S, P = s.OH * s.OW, chunk = col_chunk<T>(s), Kg = s.Kg();
+  for_image_groups<T>(s, depth * chunk, [&](int64_t n, int64_t g, T* col, int threads) {
+    T* yg = y + (n * s.K + g * Kg) * P;
+    for (int64_t q0 = 0; q0 < P; q0 += chunk) {
+      const int64_t q1 = std::min(P, q0 + chunk);
+      im2col(col, x + n * s.C * s.H * s.W, s, g, q0, q1);
+      gemm<T>(yg + q0, {P, 1, 0}, w + g * Kg * depth, {depth, 1, 0}, col, {q1 - q0, 1, 0}, {1, Kg, q1 - q0, depth},
+              T(1), T(0), threads);
+    }
+    if (bias)
+      for (int64_t k = 0; k < Kg; ++k) {
+        const T b = bias[g * Kg + k];
+        for (int64_t q = 0; q < P; ++q) yg[k * P + q] += b;
+      }
+  });
+}
+
+template <class T>
+void backward_input_gemm(T* dx, const T* dy, const T* w, const Conv2dShape& s) {
+  const int64_t depth = s.Cg() * s.R * s.S, P = s.OH * s.OW, chunk = col_chunk<T>(s), Kg = s.Kg();
+  const int64_t HWg = s.Cg() * s.H * s.W;
+  for_image_groups<T>(s, depth * chunk, [&](int64_t n, int64_t g, T* col, int threads) {
+    T* dxn = dx + n * s.C * s.H * s.W;
+    std::fill(dxn + g * HWg, dxn + (g + 1) * HWg, T(0));
+    const T* dyg = dy + (n * s.K + g * Kg) * P;
+    for (int64_t q0 = 0; q0 < P; q0 += chunk) {
+      const int64_t q1 = std::min(P, q0 + chunk);
+      gemm<T>(col, {q1 - q0, 1, 0}, w + g * Kg * depth, {1, depth, 0}, dyg + q0, {P, 1, 0}, {1, depth, q1 - q0, Kg},
+              T(1), T(0), threads);
+      col2im(dxn, col, s, g, q0, q1);
+    }
+  });
+}
+
+template <class T>
+void backward_weight_gemm(T* dw, const T* dy, const T* x, const Conv2dShape& s) {
+  const int64_t depth = s.Cg() * s.R * s.S, P = s.OH * s.OW, chunk = col_chunk<T>(s), Kg = s.Kg();
+  const int64_t items = s.N * s.groups, wsize = s.K * depth;
+  const int nt = num_threads();
+  auto run = [&](int64_t n, int64_t g, T* col, T* dwacc, int threads) {
+    const T* dyg = dy + (n * s.K + g * Kg) * P;
+    for (int64_t q0 = 0; q0 < P; q0 += chunk) {
+      const int64_t q1 = std::min(P, q0 + chunk), nq = q1 - q0;
+      im2col(col, x + n * s.C * s.H * s.W, s, g, q0, q1);
+      gemm<T>(dwacc + g * Kg * depth, {depth, 1, 0}, dyg + q0, {P, 1, 0}, col, {1, nq, 0}, {1, Kg, depth, nq}, T(1),
+              T(1), threads);
+    }
+  };
+  if (items >= nt && nt > 1) {
+    // Images race on dw: each thread sums into its own copy, added at the end.
+    std::vector<T> part(size_t(nt) * wsize, T(0));
+    const int64_t per_thread = ceil_div(items, nt);  // parallel_for's static chunk
+    parallel_for(items, 1, [&](int64_t b, int64_t e) {
+      std::vector<T> col(depth * chunk);
+      const int64_t t = b / per_thread;
+      for (int64_t it = b; it < e; ++it) run(it / s.groups, it % s.groups, col.data(), part.data() + t * wsize, 1);
+    });
+    for (int t = 0; t < nt; ++t)
+      for (int64_t i = 0; i < wsize; ++i) dw[i] += part[t * wsize + i];
+  } else {
+    std::vector<T> col(depth * chunk);
+    for (int64_t it = 0; it < items; ++it) run(it / s.groups, it % s.groups, col.data(), dw, 0);
+  }
+}
+
+// ---- direct (stride 1, float32, AVX-512) -------------------------------------------------------
+
+#ifdef NERVE_X86_KERNELS
+using conv_direct::kMr;
+using conv_direct::kNp;
+
+// Geometry of the zero-padded flat copy of one image. A row is pl zeros, the W inputs, then zeros
+// up to Wp. The right padding of a row and the left padding of the next are the same zeros, so Wp
+// needs only max(pl, pr) columns beyond W (and at least OW): fewer wasted flat positions.
+struct Flat {
+  int64_t Hp, Wp, plane, img, Pv, L;
+  explicit Flat(const Conv2dShape& s)
+      : Hp(s.H + s.pt + s.pb),
+        Wp(s.W + std::max({s.pl, s.pr, s.pl + s.pr - s.dw * (s.S - 1)})),
+        plane(Hp * Wp),
+        img(ceil_div(s.C * plane + (s.S - 1) * s.dw + 2 * kNp, 16) * 16), Pv(s.OH * Wp), L(ceil_div(Pv, 16) * 16) {}
+
+  // Tap (c, r, s) of a group lies boff[t] floats after the flat output position.
+  std::vector<int64_t> taps(const Conv2dShape& s) const {
+    std::vector<int64_t> boff;
+    boff.reserve(s.Cg() * s.R * s.S);
+    for (int64_t c = 0; c < s.Cg(); ++c)
+      for (int64_t r = 0; r < s.R; ++r)
+        for (int64_t t = 0; t < s.S; ++t) boff.push_back(c * plane + r * s.dh * Wp + t * s.dw);
+    return boff;
+  }
+
+  // Plane c of a padded image; the plane after the last one also zeroes the slack behind it.
+  void pad_plane(float* img_base, const float* x_img, int64_t c, const Conv2dShape& s) const {
+    pad(img_base + c * plane, x_img + c * s.H * s.W, s);
+    if (c == s.C - 1) std::memset(img_base + s.C * plane, 0, sizeof(float) * (img - s.C * plane));
+  }
+
+  // dst (Hp x Wp) = src (H x W) shifted by (pt, pl) with zeros around; negative padding crops.
+  void pad(float* dst, const float* src, const Conv2dShape& s) const {
+    const int64_t w0 = std::max<int64_t>(0, s.pl), w1 = std::min(Wp, s.pl + s.W);
+    for (int64_t hp = 0; hp < Hp; ++hp) {
+      float* d = dst + hp * Wp;
+      const int64_t h = hp - s.pt;
+      if (h < 0 || h >= s.H || w0 >= w1) {
+        std::memset(d, 0, sizeof(float) * Wp);
+        continue;
+      }
+      std::memset(d, 0, sizeof(float) * w0);
+      std::memcpy(d + w0, src + h * s.W + (w0 - s.pl), sizeof(float) * (w1 - w0));
+      std::memset(d + w1, 0, sizeof(float) * (Wp - w1));
+    }
+  }
+};
+
+void forward_direct(float* y, const float* x, const float* w, const float* bias, const Conv2dShape& s) {
+  const Flat f(s);
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = Cg * s.R * s.S, P = s.OH * s.OW, G = s.groups;
+  const int64_t gpack = ceil_div(Kg, kMr) * kMr * depth;
+  float* apack = scratch(0, G * gpack);
+  std::fill(apack, apack + G * gpack, 0.f);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t t = 0; t < depth; ++t)
+        apack[g * gpack + (k / kMr) * kMr * depth + t * kMr + k % kMr] = w[(g * Kg + k) * depth + t];
+  const std::vector<int64_t> boff = f.taps(s);
+  const int nt = num_threads();
+  const int64_t npan = ceil_div(f.Pv, kNp);
+  auto panel = [&](const float* xb, int64_t n, int64_t g, int64_t pan) {
+    const conv_direct::FlatConv fc{apack + g * gpack, boff.data(), depth, Kg, f.Wp, s.OW, f.Pv, P};
+    conv_direct::forward_panel_avx512(fc, xb + g * Cg * f.plane, y + (n * s.K + g * Kg) * P,
+                                      bias ? bias + g * Kg : nullptr, pan * kNp, std::min<int64_t>(kNp, f.Pv - pan * kNp),
+                                      false);
+  };
+  if (s.N >= nt) {
+    // Whole images per thread: no barrier until the end (barriers stall when the machine is busy).
+    float* xbuf = scratch(1, nt * f.img);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t n = 0; n < s.N; ++n) {
+      float* xb = xbuf + thread_index() * f.img;
+      for (int64_t c = 0; c < s.C; ++c) f.pad_plane(xb, x + n * s.C * s.H * s.W, c, s);
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t pan = 0; pan < npan; ++pan) panel(xb, n, g, pan);
+    }
+    return;
+  }
+  // Fewer images than threads: pad one image together, then share its panels.
+  float* xb = scratch(1, f.img);
+#pragma omp parallel num_threads(nt)
+  for (int64_t n = 0; n < s.N; ++n) {
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < s.C; ++c) f.pad_plane(xb, x + n * s.C * s.H * s.W, c, s);
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < G * npan; ++it) panel(xb, n, it / npan, it % npan);
+  }
+}
+
+// dx = conv(dy, w') with w'[c, k, r, s] = w[k, c, R-1-r, S-1-s] and padding dil*(k-1) - pad.
+void backward_input_direct(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S;
+  float* wt = scratch(2, s.C * Kg * RS);
+  for (int64_t g = 0; g < s.groups; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t rs = 0; rs < RS; ++rs)
+          wt[((g * Cg + c) * Kg + k) * RS + (RS - 1 - rs)] = w[((g * Kg + k) * Cg + c) * RS + rs];
+  Conv2dShape t = s;
+  t.C = s.K, t.H = s.OH, t.W = s.OW, t.K = s.C, t.OH = s.H, t.OW = s.W;
+  t.pt = s.dh * (s.R - 1) - s.pt, t.pb = s.dh * (s.R - 1) - s.pb;
+  t.pl = s.dw * (s.S - 1) - s.pl, t.pr = s.dw * (s.S - 1) - s.pr;
+  forward_direct(dx, dy, wt, nullptr, t);
+}
+
+// Kg >= 16: output channels along the vector. dy is transposed onto the flat positions (dyt, p-major,
+// Kg padded to 16) so that each tile is an outer-product GEMM over flat positions; threads own
+// disjoint taps of dwt = dw^T, so nothing races. Positions are blocked by kKc for the L1.
+void backward_weight_direct_k(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
+  constexpr int64_t kKc = 128;
+  const Flat f(s);
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = Cg * s.R * s.S, G = s.groups, P = s.OH * s.OW;
+  const int64_t Kgp = ceil_div(Kg, 16) * 16, dyt_img = G * f.Pv * Kgp;
+  const int mt = Kgp <= 32 ? 12 : 6;
+  const int64_t tb = ceil_div(depth, mt), items = G * tb;
+  const std::vector<int64_t> boff = f.taps(s);
+  const int64_t nimg = std::max<int64_t>(1, std::min<int64_t>(s.N, (int64_t{4} << 20) / (f.img + dyt_img)));
+  float* xbuf = scratch(0, nimg * f.img);
+  float* dyt = scratch(1, nimg * dyt_img);
+  float* dwt = scratch(2, G * depth * Kgp);
+  std::fill(dwt, dwt + G * depth * Kgp, 0.f);
+  const int nt = num_threads();
+  const int64_t ohb = 4, nohb = ceil_div(s.OH, ohb);
+#pragma omp parallel num_threads(nt)
+  for (int64_t n0 = 0; n0 < s.N; n0 += nimg) {
+    const int64_t nb = std::min(nimg, s.N - n0);
+#pragma omp for schedule(static) nowait
+    for (int64_t i = 0; i < nb * s.C; ++i)
+      f.pad_plane(xbuf + (i / s.C) * f.img, x + (n0 + i / s.C) * s.C * s.H * s.W, i % s.C, s);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < nb * G * nohb; ++i) {
+      const int64_t mg = i / nohb, oh0 = (i % nohb) * ohb;
+      conv_direct::transpose_dy_avx512(dyt + mg * f.Pv * Kgp, Kgp, dy + (n0 * s.K + mg * Kg) * P, P, Kg, s.OW,
+                                       f.Wp, oh0, std::min(s.OH, oh0 + ohb));
+    }
+#pragma omp for schedule(static)
+    for (int w = 0; w < nt; ++w) {
+      const int64_t i0 = items * w / nt, i1 = items * (w + 1) / nt;
+      for (int64_t m = 0; m < nb; ++m)
+        for (int64_t p0 = 0; p0 < f.Pv; p0 += kKc)
+          for (int64_t kb = 0; kb < Kgp; kb += 64)
+            for (int64_t it = i0; it < i1; ++it) {
+              const int64_t g = it / tb, t0 = (it % tb) * mt;
+              conv_direct::weight_tile_k_avx512(
+                  dwt + (g * depth + t0) * Kgp + kb, Kgp, dyt + (m * G + g) * f.Pv * Kgp + kb, Kgp,
+                  xbuf + m * f.img + g * Cg * f.plane, boff.data() + t0, p0, std::min(f.Pv, p0 + kKc),
+                  static_cast<int>(std::min<int64_t>(mt, depth - t0)), static_cast<int>(std::min<int64_t>(4, (Kgp - kb) / 16)));
+            }
+    }
+  }
+  parallel_for(s.K, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t g = k / Kg, kk = k % Kg;
+      for (int64_t t = 0; t < depth; ++t) dw[k * depth + t] += dwt[(g * depth + t) * Kgp + kk];
+    }
+  });
+}
+
+// Kg < 16 (depthwise and the like) or few taps: flat positions along the vector, dy read in place,
+// one reduction per tile per image chunk.
+void backward_weight_direct(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
+  using conv_direct::kWk;
+  using conv_direct::kWt;
+  const Flat f(s);
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = Cg * s.R * s.S, P = s.OH * s.OW;
+  const std::vector<int64_t> boff = f.taps(s);
+  const int64_t nvec = ceil_div(f.Pv, 16);
+  std::vector<uint16_t> mask(nvec);
+  std::vector<int64_t> q(nvec);
+  for (int64_t v = 0, row = 0, col = 0; v < nvec; ++v) {
+    q[v] = row * s.OW + std::min(col, s.OW);
+    unsigned m = 0;
+    for (int l = 0; l < 16; ++l) {
+      if (16 * v + l < f.Pv && col < s.OW) m |= 1u << l;
+      if (++col == f.Wp) col = 0, ++row;
+    }
+    mask[v] = static_cast<uint16_t>(m);
+  }
+  const int64_t nimg = std::max<int64_t>(1, std::min<int64_t>(s.N, (int64_t{4} << 20) / f.img));
+  float* xbuf = scratch(0, nimg * f.img);
+  const int64_t kbw = ceil_div(Kg, kWk), tbw = ceil_div(depth, kWt), tiles = s.groups * kbw * tbw;
+#pragma omp parallel num_threads(num_threads())
+  for (int64_t n0 = 0; n0 < s.N; n0 += nimg) {
+    const int64_t nb = std::min(nimg, s.N - n0);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < nb * s.C; ++i)
+      f.pad_plane(xbuf + (i / s.C) * f.img, x + (n0 + i / s.C) * s.C * s.H * s.W, i % s.C, s);
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < tiles; ++it) {
+      const int64_t g = it / (kbw * tbw), k0 = ((it / tbw) % kbw) * kWk, t0 = (it % tbw) * kWt;
+      conv_direct::weight_tile_avx512(dw + (g * Kg + k0) * depth + t0, depth, dy + (n0 * s.K + g * Kg + k0) * P, P,
+                                      s.K * P, xbuf + g * Cg * f.plane, f.img, boff.data() + t0, nb, mask.data(),
+                                      q.data(), nvec, static_cast<int>(std::min<int64_t>(kWk, Kg - k0)),
+                                      static_cast<int>(std::min<int64_t>(kWt, depth - t0)));
+    }
+  }
+}
+
+bool use_direct(const Conv2dShape& s) { return isa() == Isa::avx512 && s.sh == 1 && s.sw == 1; }
+
+// The input gradient's convolution has padding dil*(k-1) - pad: it must not be negative (cropping).
+bool use_direct_input(const Conv2dShape& s) {
+  return use_direct(s) && s.pt <= s.dh * (s.R - 1) && s.pb <= s.dh * (s.R - 1) && s.pl <= s.dw * (s.S - 1) &&
+         s.pr <= s.dw * (s.S - 1);
+}
+#endif
+
+}  // namespace
+
+// ---- entry points ------------------------------------------------------------------------------
+
+template <class T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s) {
+#ifdef NERVE_X86_KERNELS
+  if constexpr (std::is_same_v<T, float>)
+    if (use_direct(s)) return forward_direct(y, x, w, bias, s);
+#endif
+  forward_gemm(y, x, w, bias, s);
+}
+
+template <class T>
+void conv2d_backward_input(T* dx, const T* dy, const T* w, const Conv2dShape& s) {
+#ifdef NERVE_X86_KERNELS
+  if constexpr (std::is_same_v<T, float>)
+    if (use_direct_input(s)) return backward_input_direct(dx, dy, w, s);
+#endif
+  backward_input_gemm(dx, dy, w, s);
+}
+
+template <class T>
+void conv2d_backward_weight(T* dw, const T* dy, const T* x, const Conv2dShape& s) {
+#ifdef NERVE_X86_KERNELS
+  if constexpr (std::is_same_v<T, float>)
+    if (use_direct(s))
+      return s.Kg() >= 16 && s.Cg() * s.R * s.S >= 64 ? backward_weight_direct_k(dw, dy, x, s)
+                                                      : backward_weight_direct(dw, dy, x, s);
+#endif
+  backward_weight_gemm(dw, dy, x, s);
+}
+
+template <class T>
+void conv2d_backward_bias(T* db, const T* dy, const Conv2dShape& s) {
+  const int64_t P = s.OH * s.OW;
+  parallel_for(s.K, 16, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      double acc = 0;
+      for (int64_t n = 0; n < s.N; ++n) {
+        const T* row = dy + (n * s.K + k) * P;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t q = 0; q < P; ++q) acc += row[q];
+      }
+      db[k] += T(acc);
+    }
+  });
+}
+
+// ---- naive oracle ------------------------------------------------------------------------------
+
+template <class T>
+void conv2d_forward_naive(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg();
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t k = 0; k < s.K; ++k)
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          double acc = bias ? double(bias[k]) : 0.0;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t r = 0; r < s.R; ++r)
+              for (int64_t t = 0; t < s.S; ++t) {
+                const int64_t ih = oh * s.sh - s.pt + r * s.dh, iw = ow * s.sw - s.pl + t * s.dw;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+                acc += double(w[((k * Cg + c) * s.R + r) * s.S + t]) *
+                       double(x[((n * s.C + (k / Kg) * Cg + c) * s.H + ih) * s.W + iw]);
+              }
+          y[((n * s.K + k) * s.OH + oh) * s.OW + ow] = T(acc);
+        }
+}
+
+template <class T>
+void conv2d_backward_input_naive(T* dx, const T* dy, const T* w, const Conv2dShape& s) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg();
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t c = 0; c < s.C; ++c)
+      for (int64_t ih = 0; ih < s.H; ++ih)
+        for (int64_t iw = 0; iw < s.W; ++iw) {
+          double acc = 0;
+          const int64_t g = c / Cg;
+          for (int64_t k = g * Kg; k < (g + 1) * Kg; ++k)
+            for (int64_t r = 0; r < s.R; ++r)
+              for (int64_t t = 0; t < s.S; ++t) {
+                const int64_t hh = ih + s.pt - r * s.dh, ww = iw + s.pl - t * s.dw;
+                if (hh < 0 || ww < 0 || hh % s.sh || ww % s.sw) continue;
+                const int64_t oh = hh / s.sh, ow = ww / s.sw;
+                if (oh >= s.OH || ow >= s.OW) continue;
+                acc += double(w[((k * Cg + (c - g * Cg)) * s.R + r) * s.S + t]) *
+                       double(dy[((n * s.K + k) * s.OH + oh) * s.OW + ow]);
+              }
+          dx[((n * s.C + c) * s.H + ih) * s.W + iw] = T(acc);
+        }
+}
+
+template <class T>
+void conv2d_backward_weight_naive(T* dw, const T* dy, const T* x, const Conv2dShape& s) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg();
+  for (int64_t k = 0; k < s.K; ++k)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t r = 0; r < s.R; ++r)
+        for (int64_t t = 0; t < s.S; ++t) {
+          double acc = 0;
+          for (int64_t n = 0; n < s.N; ++n)
+            for (int64_t oh = 0; oh < s.OH; ++oh)
+              for (int64_t ow = 0; ow < s.OW; ++ow) {
+                const int64_t ih = oh * s.sh - s.pt + r * s.dh, iw = ow * s.sw - s.pl + t * s.dw;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+                acc += double(dy[((n * s.K + k) * s.OH + oh) * s.OW + ow]) *
+                       double(x[((n * s.C + (k / Kg) * Cg + c) * s.H + ih) * s.W + iw]);
+              }
+          dw[((k * Cg + c) * s.R + r) * s.S + t] += T(acc);
+        }
+}
+
+#define NERVE_CONV_INSTANTIATE(T)                                                            \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&);       \
+  template void conv2d_backward_input<T>(T*, const T*, const T*, const Conv2dShape&);          \
+  template void conv2d_backward_weight<T>(T*, const T*, const T*, const Conv2dShape&);         \
+  template void conv2d_backward_bias<T>(T*, const T*, const Conv2dShape&);                     \
+  template void conv2d_forward_naive<T>(T*, const T*, const T*, const T*, const Conv2dShape&); \
+  template void conv2d_backward_input_naive<T>(T*, const T*, const T*, const Conv2dShape&);    \
+  template void conv2d_backward_weight_naive<T>(T*, const T*, const T*, const Conv2dShape&);
+NERVE_CONV_INSTANTIATE(float)
+NERVE_CONV_INSTANTIATE(double)
+#undef NERVE_CONV_INSTANTIATE
+
+}  // namespace nerve

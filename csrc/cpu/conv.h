@@ -1,0 +1,55 @@
+// conv.h — 2-D convolution on the CPU (NCHW, like PyTorch): forward, input-gradient, weight-gradient,
+// bias-gradient, and plain-loop *_naive references (the test oracle).
+//
+//   y[n, k, oh, ow] = bias[k] + sum_{c in group(k), r, s} w[k, c, r, s] * x[n, c, oh*sh - pt + r*dh, ow*sw - pl + s*dw]
+//
+// conv1d is conv2d with H = 1; conv_transpose2d's forward is conv2d_backward_input (see the Python
+// layer). Gradient rule: activation gradients are written (dx =), parameter gradients accumulate
+// (dw +=, db +=). Every pointer is a contiguous array of the shape in its comment.
+//
+// Algorithms (chosen per call in conv.cpp): stride-1 float32 convolutions on AVX-512 run "direct":
+// the input is zero-padded once per image and read as a flat row, so tap (c, r, s) is a fixed offset
+// and no im2col matrix is built; everything else runs im2col (in pixel chunks) + nerve::gemm.
+#pragma once
+#include <cstdint>
+
+namespace nerve {
+
+struct Conv2dShape {
+  int64_t N, C, H, W;        // input (N, C, H, W)
+  int64_t K, R, S;           // weight (K, C / groups, R, S)
+  int64_t OH, OW;            // output (N, K, OH, OW)
+  int64_t sh = 1, sw = 1;    // stride
+  int64_t pt = 0, pb = 0, pl = 0, pr = 0;  // zero padding: top, bottom, left, right
+  int64_t dh = 1, dw = 1;    // dilation
+  int64_t groups = 1;
+
+  int64_t Cg() const { return C / groups; }
+  int64_t Kg() const { return K / groups; }
+  // Output extent that the input, padding, kernel and stride imply (PyTorch's floor rule).
+  static int64_t out_size(int64_t in, int64_t pad0, int64_t pad1, int64_t k, int64_t stride, int64_t dil) {
+    return (in + pad0 + pad1 - dil * (k - 1) - 1) / stride + 1;
+  }
+};
+
+template <class T>
+void conv2d_forward(T* y /* (N,K,OH,OW) */, const T* x /* (N,C,H,W) */, const T* w /* (K,C/g,R,S) */,
+                    const T* bias /* (K) or null */, const Conv2dShape& s);
+template <class T>
+void conv2d_backward_input(T* dx /* (N,C,H,W) */, const T* dy /* (N,K,OH,OW) */, const T* w /* (K,C/g,R,S) */,
+                           const Conv2dShape& s);
+template <class T>
+void conv2d_backward_weight(T* dw /* (K,C/g,R,S), += */, const T* dy /* (N,K,OH,OW) */, const T* x /* (N,C,H,W) */,
+                            const Conv2dShape& s);
+template <class T>
+void conv2d_backward_bias(T* db /* (K), += */, const T* dy /* (N,K,OH,OW) */, const Conv2dShape& s);
+
+// The oracle: direct loops accumulated in double.
+template <class T>
+void conv2d_forward_naive(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s);
+template <class T>
+void conv2d_backward_input_naive(T* dx, const T* dy, const T* w, const Conv2dShape& s);
+template <class T>
+void conv2d_backward_weight_naive(T* dw, const T* dy, const T* x, const Conv2dShape& s);
+
+}  // namespace nerve

@@ -1,0 +1,57 @@
+// conv_direct.h — internal: the "flat row" direct convolution shared by conv.cpp (drivers) and
+// conv_avx512.cpp (micro-kernels).
+//
+// A stride-1 convolution of one image reads its input through a zero-padded copy xflat (C planes of
+// Hp x Wp, one after another). Output position (oh, ow) is computed at flat position p = oh*Wp + ow,
+// and tap (c, r, s) is then the fixed offset boff = c*plane + r*dh*Wp + s*dw from p: the convolution
+// becomes a GEMM whose B operand is read straight from xflat, no im2col. Positions with ow >= OW
+// (the last Wp - OW of every row) are computed and dropped at the store; that waste is
+// (Wp - OW) / Wp, small for the usual kernel sizes.
+#pragma once
+#include <cstdint>
+
+namespace nerve::conv_direct {
+
+constexpr int kMr = 8;   // output channels per forward tile
+constexpr int kNv = 3;   // 16-float vectors per forward tile: kNp flat positions
+constexpr int kNp = 16 * kNv;
+constexpr int kWk = 4;   // output channels per weight-gradient tile
+constexpr int kWt = 6;   // taps per weight-gradient tile
+
+// One image-group of a stride-1 convolution.
+struct FlatConv {
+  const float* apack;    // (ceil(Kg/kMr), depth, kMr) weights; rows past Kg are zero
+  const int64_t* boff;   // (depth) offset of tap t = (c, r, s) in xflat
+  int64_t depth;         // Cg * R * S
+  int64_t Kg;            // output channels of the group
+  int64_t Wp, OW;        // padded row width, output row width
+  int64_t Pv;            // flat positions OH * Wp
+  int64_t ystride;       // OH * OW, between output channels
+};
+
+// y[k, oh*OW + ow] = (accumulate ? y : 0) + bias[k] + sum_t apack[k/kMr, t, k%kMr] * xflat[boff[t] + p]
+// for every k < Kg and flat position p = oh*Wp + ow in [p0, p0 + np) with ow < OW; np <= kNp.
+// bias may be null. Reads xflat up to boff[depth-1] + p0 + kNp.
+void forward_panel_avx512(const FlatConv& fc, const float* xflat, float* y /* (Kg, OH*OW) */, const float* bias,
+                          int64_t p0, int64_t np, bool accumulate);
+
+// dw[i*dw_ks + j] += sum_{m < nimg} sum_{p} dy[m*dy_is + i*dy_ks + q(p)] * xflat[m*x_is + boff[j] + p]
+// for i < mk <= kWk, j < nt <= kWt, over flat positions p = 16*v + lane that are outputs: bit `lane`
+// of mask[v] set, their outputs consecutive in dy from q[v] on (v < nvec). Flat positions along the
+// vector, read straight from dy; for Kg < 16 or shallow taps, where transposing dy would dominate.
+void weight_tile_avx512(float* dw, int64_t dw_ks, const float* dy, int64_t dy_ks, int64_t dy_is, const float* xflat,
+                        int64_t x_is, const int64_t* boff, int64_t nimg, const uint16_t* mask, const int64_t* q,
+                        int64_t nvec, int mk, int nt);
+
+// Weight gradient with output channels along the vector, for Kg >= 16 (no final reductions):
+// dwt[t*ldw + k] += sum_{p0 <= p < p1} xb[boff[t] + p] * dyt[p*ldy + k] for t < mt, k < 16*nv;
+// mt <= 12 when nv <= 2, else mt <= 6.
+void weight_tile_k_avx512(float* dwt, int64_t ldw, const float* dyt, int64_t ldy, const float* xb,
+                          const int64_t* boff, int64_t p0, int64_t p1, int mt, int nv);
+
+// dyt[(oh*Wp + ow)*ldt + k] = dy[k*ystride + oh*OW + ow] for k < Kg, ow < OW, oh in [oh0, oh1), and zero
+// for k in [Kg, ldt) and for the positions ow in [OW, Wp): dy transposed onto the flat positions.
+void transpose_dy_avx512(float* dyt, int64_t ldt, const float* dy, int64_t ystride, int64_t Kg, int64_t OW,
+                         int64_t Wp, int64_t oh0, int64_t oh1);
+
+}  // namespace nerve::conv_direct

@@ -8,6 +8,7 @@ namespace nerve {
 void init_core(py::module_& m);
 void init_gemm(py::module_& cpu, py::module_& cuda);
 void init_conv(py::module_& cpu, py::module_& cuda);
+void init_pool(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -17,4 +18,5 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_core(m);
   nerve::init_gemm(cpu, cuda);
   nerve::init_conv(cpu, cuda);
+  nerve::init_pool(cpu, cuda);
 }

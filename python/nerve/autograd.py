@@ -21,11 +21,18 @@ import numpy as np
 
 __all__ = ["Function", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward"]
 
-_state = threading.local()
+class _State(threading.local):
+    enabled = True  # grad mode, per thread (as in torch)
+
+
+_state = _State()
+Tensor = None  # set by tensor.py (autograd sits below Tensor in the import graph)
+_generic = np.generic
+_ndarray = np.ndarray
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class set_grad_enabled:
@@ -103,13 +110,14 @@ class Function:
     # so they share its version counter.
     is_view = False
 
+    # Per-node state, class-level defaults so that making a node costs one allocation.
     # _edges: per forward argument, None or (node, output index) that produced it.
-    # _n_out: number of outputs; _out_meta: (shape, dtype, xp) per output when n_out > 1.
-    def __init__(self):
-        self._saved = ()
-        self._saved_versions = None
-        self._hooks = None
-        self.needs_input_grad = ()
+    # _n_out: number of outputs; _out_meta: (shape, dtype, array type) per output when n_out > 1.
+    _saved = ()
+    _saved_versions = None
+    _hooks = None
+    _non_diff = ()
+    needs_input_grad = ()
 
     # -- what forward may call -----------------------------------------------------------------
     def save_for_backward(self, *arrays) -> None:
@@ -117,6 +125,9 @@ class Function:
 
     def mark_non_differentiable(self, *arrays) -> None:
         self._non_diff = {id(a) for a in arrays}
+
+    def __init__(self):  # direct construction is only for custom uses; apply() skips it
+        pass
 
     @property
     def saved_tensors(self):
@@ -148,59 +159,78 @@ class Function:
     # -- graph construction ----------------------------------------------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
         needs = False
-        if getattr(_state, "enabled", True):
-            for a in args:
-                if type(a) is Tensor and a.requires_grad:
+        kind = None
+        raw = []
+        for a in args:
+            if type(a) is Tensor:
+                d = a._data
+                if a._rg:
                     needs = True
-                    break
-        ctx = cls()
-        raw = [a._data if type(a) is Tensor else a for a in args]
+                if kind is None:
+                    kind = type(d)
+                elif type(d) is not kind:
+                    _device_mismatch(cls, args)
+                raw.append(d)
+            else:
+                raw.append(a)
+        needs = needs and _state.enabled
+        ctx = object.__new__(cls)
         if needs:
-            ctx.needs_input_grad = tuple(type(a) is Tensor and a.requires_grad for a in args)
+            ctx.needs_input_grad = tuple(type(a) is Tensor and a._rg for a in args)
         out = cls.forward(ctx, *raw, **kwargs)
 
-        single = not isinstance(out, tuple)
-        outs = (out,) if single else out
-        non_diff = getattr(ctx, "_non_diff", ())
+        if type(out) is not tuple:  # the common case: one output
+            if isinstance(out, _generic):
+                out = np.asarray(out)
+            diff = needs and out.dtype.kind == "f" and id(out) not in ctx._non_diff
+            t = Tensor._make(out, diff, ctx if diff else None, 0)
+            if cls.is_view:
+                t._version = args[0]._vcell()
+            if needs:
+                ctx._edges = [_edge(a) if type(a) is Tensor and a._rg else None for a in args]
+                ctx._n_out = 1
+                if ctx._saved:
+                    ctx._record_versions(args, (out,), (t,))
+            return t
+
         results = []
-        for i, o in enumerate(outs):
+        for i, o in enumerate(out):
             if o is None:
                 results.append(None)
                 continue
-            diff = needs and id(o) not in non_diff and o.dtype.kind == "f"
+            if isinstance(o, _generic):
+                o = np.asarray(o)
+            diff = needs and o.dtype.kind == "f" and id(o) not in ctx._non_diff
             results.append(Tensor._make(o, diff, ctx if diff else None, i))
         if cls.is_view:
-            src = args[0]
+            cell = args[0]._vcell()
             for t in results:
                 if t is not None:
-                    t._version = src._version
+                    t._version = cell
         if needs:
-            ctx._edges = [_edge(a) if type(a) is Tensor and a.requires_grad else None for a in args]
-            ctx._n_out = len(outs)
-            if not single:
-                ctx._out_meta = [(o.shape, o.dtype, type(o)) if o is not None else None for o in outs]
+            ctx._edges = [_edge(a) if type(a) is Tensor and a._rg else None for a in args]
+            ctx._n_out = len(out)
+            ctx._out_meta = [(o.shape, o.dtype, type(o)) if o is not None else None for o in out]
             if ctx._saved:
-                ctx._record_versions(args, outs, results)
-        return results[0] if single else tuple(results)
+                ctx._record_versions(args, out, results)
+        return tuple(results)
 
     def _record_versions(self, args, outs, results) -> None:
-        from .tensor import Tensor
-
         versions = []
         for i, s in enumerate(self._saved):
             if s is None:
                 continue
             for a in args:
                 if type(a) is Tensor and a._data is s:
-                    versions.append((i, (a._version, a._version[0])))
+                    cell = a._vcell()
+                    versions.append((i, (cell, cell[0])))
                     break
             else:
                 for o, t in zip(outs, results):
                     if o is s and t is not None:
-                        versions.append((i, (t._version, t._version[0])))
+                        cell = t._vcell()
+                        versions.append((i, (cell, cell[0])))
                         break
         self._saved_versions = versions
 
@@ -246,8 +276,6 @@ class AccumulateGrad:
         self._hooks = None
 
     def accumulate(self, g) -> None:
-        from .tensor import Tensor
-
         t = self.tensor
         if self._hooks:
             g = _run_hooks(self._hooks.get(0, ()), g)
@@ -282,18 +310,22 @@ def _device_zeros(shape, dtype):
     return cuda.xp().zeros(shape, dtype)
 
 
+def _device_mismatch(cls, args):
+    devs = [str(a.device) for a in args if type(a) is Tensor]
+    raise RuntimeError(f"[{cls.__name__.lower()}] expected all tensors to be on the same device, got "
+                       f"{', '.join(devs)}")
+
+
 def _edge(t):
     if t.grad_fn is not None:
         return (t.grad_fn, t._out_idx)
-    acc = t._accum
+    acc = getattr(t, "_accum", None)
     if acc is None:
         acc = t._accum = AccumulateGrad(t)
     return (acc, 0)
 
 
 def _run_hooks(hooks, g):
-    from .tensor import Tensor
-
     for hook in list(hooks):
         r = hook(Tensor._make(g, False, None, 0))
         if r is not None:
@@ -360,6 +392,8 @@ def _execute(roots, root_grads, retain_graph: bool, capture=None):
                 continue
             child, idx = e
             if g is not None:
+                if isinstance(g, _generic):  # numpy turns 0-d results into scalars
+                    g = np.asarray(g)
                 if id(g) in handed_out:  # one array must not become two tensors' gradients
                     g = g.copy()
                 handed_out.add(id(g))
@@ -374,8 +408,6 @@ def _execute(roots, root_grads, retain_graph: bool, capture=None):
 
 def backward(tensors, grad_tensors=None, retain_graph: Optional[bool] = None) -> None:
     """Accumulates d(sum of tensors * grad_tensors)/d(leaf) into every leaf's .grad."""
-    from .tensor import Tensor
-
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
@@ -384,8 +416,6 @@ def backward(tensors, grad_tensors=None, retain_graph: Optional[bool] = None) ->
 
 
 def _roots(tensors, grad_tensors, op):
-    from .tensor import Tensor
-
     roots, grads = [], []
     for t, g in zip(tensors, grad_tensors):
         if not isinstance(t, Tensor):
@@ -412,8 +442,6 @@ def _roots(tensors, grad_tensors, op):
 def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None, create_graph: bool = False,
          allow_unused: bool = False):
     """Returns d(outputs)/d(inputs) without touching any .grad (torch.autograd.grad)."""
-    from .tensor import Tensor
-
     if create_graph:
         raise NotImplementedError("[autograd.grad] create_graph=True (higher-order gradients) is not supported: "
                                   "nerve's backward kernels run on arrays, outside the graph")

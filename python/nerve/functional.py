@@ -20,7 +20,7 @@ _ndarray = np.ndarray
 
 
 def xp(a):
-    return np if type(a) is _ndarray else _xp(a)
+    return np if type(a) is _ndarray or isinstance(a, np.generic) else _xp(a)
 
 
 def _unbroadcast(g, shape, dtype):
@@ -904,11 +904,8 @@ class Matmul(Function):
         need_a, need_b = ctx.needs_input_grad
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g
-        if a.ndim == 1:
-            g2 = xp(g).expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = xp(g).expand_dims(g2, -1)
+        # the gradient in the 2-D-promoted shape (1-D operands gained a unit dim)
+        g2 = g.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))
         ga = gb = None
         if need_a:
             ga = matmul_arrays(g2, xp(b2).swapaxes(b2, -1, -2))

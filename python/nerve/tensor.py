@@ -19,6 +19,7 @@ from .backend import device_of
 
 _ndarray = np.ndarray
 _generic = np.generic
+_new = object.__new__
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -98,6 +99,10 @@ class Tensor:
                 [ 9., 13.]])
     """
 
+    # _data: the array; _rg: requires_grad; grad_fn/_out_idx: the node (and which of its outputs)
+    # that made this tensor. Rarely used state is set lazily and read with getattr defaults:
+    # _version (in-place counter, shared by views: see _vcell), _accum (AccumulateGrad of a leaf),
+    # _base (the tensor a view looks into), _retains (retain_grad was called).
     __slots__ = ("_data", "_rg", "grad", "grad_fn", "_out_idx", "_version", "_accum", "_base", "_retains",
                  "__weakref__")
     __array_priority__ = 1000  # numpy defers to Tensor's reflected operators
@@ -110,10 +115,6 @@ class Tensor:
         self.grad = None
         self.grad_fn = None
         self._out_idx = 0
-        self._version = [0]
-        self._accum = None
-        self._base = None
-        self._retains = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -121,17 +122,22 @@ class Tensor:
     def _make(cls, arr, requires_grad, grad_fn, idx):
         if isinstance(arr, _generic):
             arr = np.asarray(arr)
-        t = object.__new__(cls)
+        t = _new(cls)
         t._data = arr
         t._rg = requires_grad
         t.grad = None
         t.grad_fn = grad_fn
         t._out_idx = idx
-        t._version = [0]
-        t._accum = None
-        t._base = None
-        t._retains = False
         return t
+
+    def _vcell(self):
+        """The version counter, made on first use; views share their base's."""
+        try:
+            return self._version
+        except AttributeError:
+            self._version = cell = [0]
+            return cell
+
 
     # ---- properties --------------------------------------------------------------------------
     @property
@@ -371,7 +377,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         t = Tensor._make(self._data, False, None, 0)
-        t._version = self._version
+        t._version = self._vcell()
         t._base = self
         return t
 
@@ -397,7 +403,7 @@ class Tensor:
         return RemovableHandle(hooks, hook)
 
     def retain_grad(self) -> None:
-        if self.grad_fn is None or self._retains:
+        if self.grad_fn is None or getattr(self, "_retains", False):
             return
         self._retains = True
         this = self
@@ -409,7 +415,7 @@ class Tensor:
 
     @property
     def retains_grad(self) -> bool:
-        return self._retains
+        return getattr(self, "_retains", False)
 
     # ---- arithmetic --------------------------------------------------------------------------
     def __add__(self, other):
@@ -876,8 +882,9 @@ class Tensor:
     def __getitem__(self, idx):
         idx, basic = _index(idx)
         t = (F.BasicIndex if basic else F.Index).apply(self, idx)
-        if basic and t._base is None:
-            t._base = self._base if self._base is not None else self
+        if basic:
+            base = getattr(self, "_base", None)
+            t._base = base if base is not None else self
         return t
 
     def __setitem__(self, idx, value):
@@ -890,7 +897,7 @@ class Tensor:
                 self._data[idx] = _raw(value)
             except (IndexError, ValueError) as e:
                 raise type(e)(f"[index_put] {e} (tensor shape {tuple(self.shape)})") from None
-            self._version[0] += 1
+            self._vcell()[0] += 1
             return
         self._inplace_result(F.IndexPut.apply(self, idx, value), "index_put_")
 
@@ -900,15 +907,17 @@ class Tensor:
         if self.grad_fn is None and self._rg:
             raise RuntimeError(f"[{op}] a leaf Variable that requires grad is being used in an in-place operation; "
                                "wrap it in nerve.no_grad() or use an out-of-place op")
-        if self._base is not None and (self._base._rg or self._rg):
+        base = getattr(self, "_base", None)
+        if base is not None and (base._rg or self._rg):
             raise RuntimeError(f"[{op}] in-place operations on a view of a tensor that requires grad are not "
                                "supported; use an out-of-place op")
         self._data[...] = result._data
-        self._version[0] += 1
+        self._vcell()[0] += 1
         if result.grad_fn is not None:
             self.grad_fn, self._out_idx, self._rg = result.grad_fn, result._out_idx, True
+            mine, theirs = self._vcell(), getattr(result, "_version", None)
             result.grad_fn._saved_versions = [
-                (i, (self._version, self._version[0])) if cell is result._version else (i, (cell, v))
+                (i, (mine, mine[0])) if cell is theirs else (i, (cell, v))
                 for i, (cell, v) in (result.grad_fn._saved_versions or [])]
         return self
 
@@ -920,7 +929,7 @@ class Tensor:
                 raise RuntimeError(f"[{op}] result type float can't be cast to the desired output type "
                                    f"{self.dtype}")
             np_fn(self._data, *[_raw(a) for a in args])
-            self._version[0] += 1
+            self._vcell()[0] += 1
             return self
         return self._inplace_result(fn(self, *args), op)
 
@@ -990,14 +999,14 @@ class Tensor:
         from .random import _gen
         with _no_grad_ctx():
             self._data[...] = _gen(generator).uniform(a, b, self._data.shape)
-        self._version[0] += 1
+        self._vcell()[0] += 1
         return self
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
         from .random import _gen
         with _no_grad_ctx():
             self._data[...] = _gen(generator).normal(mean, std, self._data.shape)
-        self._version[0] += 1
+        self._vcell()[0] += 1
         return self
 
     # ---- new tensors like this one -----------------------------------------------------------
@@ -1066,3 +1075,8 @@ class _ToDevice(Function):
         if ctx.src.type == "cpu":
             return (g if type(g) is _ndarray else cuda.to_host(g)), None
         return cuda.to_device(g, ctx.src.index or 0), None
+
+
+import nerve.autograd as _autograd  # noqa: E402
+
+_autograd.Tensor = Tensor

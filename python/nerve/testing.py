@@ -86,7 +86,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
         for t in diff_inputs:
             arr = t._data
             flat = arr.reshape(-1)  # a view when contiguous; otherwise perturb through a copy
-            if not np.shares_memory(flat, arr):
+            if flat.size and not np.shares_memory(flat, arr):
                 raise ValueError("[gradcheck] inputs must be contiguous")
             J = np.zeros((n_out, flat.size))
             for j in range(flat.size):

@@ -18,7 +18,7 @@ def is_host(a) -> bool:
 
 def xp(a):
     """numpy for host arrays, cupy for device arrays."""
-    if type(a) is _ndarray:
+    if type(a) is _ndarray or isinstance(a, np.generic):
         return np
     from . import cuda
     return cuda.xp()

@@ -163,7 +163,7 @@ class Function:
         kind = None
         raw = []
         for a in args:
-            if type(a) is Tensor:
+            if isinstance(a, Tensor):
                 d = a._data
                 if a._rg:
                     needs = True
@@ -177,7 +177,7 @@ class Function:
         needs = needs and _state.enabled
         ctx = object.__new__(cls)
         if needs:
-            ctx.needs_input_grad = tuple(type(a) is Tensor and a._rg for a in args)
+            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
         out = cls.forward(ctx, *raw, **kwargs)
 
         if type(out) is not tuple:  # the common case: one output
@@ -188,7 +188,7 @@ class Function:
             if cls.is_view:
                 t._version = args[0]._vcell()
             if needs:
-                ctx._edges = [_edge(a) if type(a) is Tensor and a._rg else None for a in args]
+                ctx._edges = [_edge(a) if isinstance(a, Tensor) and a._rg else None for a in args]
                 ctx._n_out = 1
                 if ctx._saved:
                     ctx._record_versions(args, (out,), (t,))
@@ -209,7 +209,7 @@ class Function:
                 if t is not None:
                     t._version = cell
         if needs:
-            ctx._edges = [_edge(a) if type(a) is Tensor and a._rg else None for a in args]
+            ctx._edges = [_edge(a) if isinstance(a, Tensor) and a._rg else None for a in args]
             ctx._n_out = len(out)
             ctx._out_meta = [(o.shape, o.dtype, type(o)) if o is not None else None for o in out]
             if ctx._saved:
@@ -222,7 +222,7 @@ class Function:
             if s is None:
                 continue
             for a in args:
-                if type(a) is Tensor and a._data is s:
+                if isinstance(a, Tensor) and a._data is s:
                     cell = a._vcell()
                     versions.append((i, (cell, cell[0])))
                     break
@@ -311,7 +311,7 @@ def _device_zeros(shape, dtype):
 
 
 def _device_mismatch(cls, args):
-    devs = [str(a.device) for a in args if type(a) is Tensor]
+    devs = [str(a.device) for a in args if isinstance(a, Tensor)]
     raise RuntimeError(f"[{cls.__name__.lower()}] expected all tensors to be on the same device, got "
                        f"{', '.join(devs)}")
 

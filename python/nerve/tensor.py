@@ -38,12 +38,12 @@ class Size(tuple):
 
 
 def _raw(x):
-    return x._data if type(x) is Tensor else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def _operand(x):
     """A binary op's right-hand side: a Tensor, a Python number, or array-like made into an array."""
-    if type(x) is Tensor or isinstance(x, (int, float)):
+    if isinstance(x, Tensor) or isinstance(x, (int, float)):
         return x
     if isinstance(x, numbers.Number):
         return x.item() if hasattr(x, "item") else complex(x)
@@ -69,7 +69,7 @@ def _index(idx):
     items = idx if isinstance(idx, tuple) else (idx,)
     out, basic = [], True
     for i in items:
-        if type(i) is Tensor:
+        if isinstance(i, Tensor):
             i = i._data
         elif isinstance(i, list):
             i = np.asarray(i)
@@ -205,7 +205,7 @@ class Tensor:
 
     @data.setter
     def data(self, value: "Tensor") -> None:
-        self._data = value._data if type(value) is Tensor else np.asarray(value)
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
 
     @property
     def T(self) -> "Tensor":
@@ -428,7 +428,7 @@ class Tensor:
 
     def __rsub__(self, other):
         other = _operand(other)
-        if type(other) is Tensor or hasattr(other, "shape"):
+        if isinstance(other, Tensor) or hasattr(other, "shape"):
             return F.Sub.apply(_wrap_operand(other), self)
         return F.RSub.apply(self, other)
 
@@ -442,7 +442,7 @@ class Tensor:
 
     def __rtruediv__(self, other):
         other = _operand(other)
-        if type(other) is Tensor or hasattr(other, "shape"):
+        if isinstance(other, Tensor) or hasattr(other, "shape"):
             return F.Div.apply(_wrap_operand(other), self)
         return F.RDiv.apply(self, other)
 
@@ -451,7 +451,7 @@ class Tensor:
 
     def __rpow__(self, other):
         other = _operand(other)
-        if type(other) is Tensor or hasattr(other, "shape"):
+        if isinstance(other, Tensor) or hasattr(other, "shape"):
             return F.Pow.apply(_wrap_operand(other), self)
         return F.RPow.apply(self, other)
 
@@ -462,7 +462,7 @@ class Tensor:
         return self
 
     def __matmul__(self, other):
-        if type(other) is not Tensor:
+        if not isinstance(other, Tensor):
             other = _wrap_operand(_operand(other))
         return F.Matmul.apply(self, other)
 
@@ -593,7 +593,7 @@ class Tensor:
         return F.Minimum.apply(self, _wrap_operand(_operand(other)))
 
     def where(self, condition, other):
-        return F.Where.apply(condition, self, _raw(_operand(other)) if type(other) is not Tensor else other)
+        return F.Where.apply(condition, self, _raw(_operand(other)) if not isinstance(other, Tensor) else other)
 
     def lerp(self, end, weight):
         return self + (end - self) * weight
@@ -889,9 +889,9 @@ class Tensor:
 
     def __setitem__(self, idx, value):
         idx, _ = _index(idx)
-        if type(value) is not Tensor:
+        if not isinstance(value, Tensor):
             value = _operand(value)
-        recording = _state.__dict__.get("enabled", True) and (self._rg or (type(value) is Tensor and value._rg))
+        recording = _state.__dict__.get("enabled", True) and (self._rg or (isinstance(value, Tensor) and value._rg))
         if not recording:
             try:
                 self._data[idx] = _raw(value)
@@ -923,7 +923,7 @@ class Tensor:
 
     def _inplace(self, fn, args, np_fn, op):
         recording = _state.__dict__.get("enabled", True) and (
-            self._rg or any(type(a) is Tensor and a._rg for a in args))
+            self._rg or any(isinstance(a, Tensor) and a._rg for a in args))
         if not recording:
             if self._data.dtype.kind != "f" and any(isinstance(_raw(a), float) for a in args):
                 raise RuntimeError(f"[{op}] result type float can't be cast to the desired output type "
@@ -985,7 +985,7 @@ class Tensor:
                              "fill_")
 
     def copy_(self, src):
-        src_t = src if type(src) is Tensor else Tensor._make(np.asarray(src), False, None, 0)
+        src_t = src if isinstance(src, Tensor) else Tensor._make(np.asarray(src), False, None, 0)
         if src_t.is_cuda != self.is_cuda:
             src_t = src_t.to(self.device)
         return self._inplace(lambda s, v: s * 0 + v.to(s.dtype), (src_t,),
@@ -1036,7 +1036,7 @@ def _nograd(arr) -> Tensor:
 
 
 def _wrap_operand(x):
-    return x if type(x) is Tensor else Tensor._make(np.asarray(x) if not hasattr(x, "shape") else x, False, None, 0)
+    return x if isinstance(x, Tensor) else Tensor._make(np.asarray(x) if not hasattr(x, "shape") else x, False, None, 0)
 
 
 def _checked_reshape(fn, t, shape, op):

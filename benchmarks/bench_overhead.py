@@ -45,7 +45,7 @@ def main():
         c.run("nerve", lambda: (ag + b).backward(nerve.ones(1)))
         c.run("torch", lambda: (tg + tb).backward(torch.ones(1)))
     t_import = import_time()
-    bench.rows.append({"case": "import nerve (s)", "ms": {"nerve": t_import * 1e3}, "threads": 1,
+    bench.rows.append({"case": "import nerve (whole import, ms)", "ms": {"nerve": t_import * 1e3}, "threads": 1,
                        "label": "1 thread"})
     print(f"import nerve: {t_import:.3f} s")
     for row in bench.rows:

@@ -21,11 +21,8 @@
 #include "gemm.h"
 
 namespace nerve {
-namespace {
 
-constexpr int64_t kColChunk = int64_t{1} << 20;  // elements of im2col scratch per thread
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+namespace conv_direct {
 
 int thread_index() {
 #ifdef _OPENMP
@@ -35,11 +32,8 @@ int thread_index() {
 #endif
 }
 
-// Scratch that outlives the call, one set per calling thread (the GIL is released, so Python
-// threads may convolve at once). Fresh multi-MB vectors would come from mmap and be page-faulted
-// in on every call; these grow to the largest request and stay. Contents are garbage.
 float* scratch(int slot, int64_t n) {
-  thread_local std::vector<float> bufs[4];
+  thread_local std::vector<float> bufs[kScratchSlots];
   std::vector<float>& b = bufs[slot];
   if (static_cast<int64_t>(b.size()) < n) {
     b = std::vector<float>();
@@ -47,6 +41,17 @@ float* scratch(int slot, int64_t n) {
   }
   return b.data();
 }
+
+}  // namespace conv_direct
+
+namespace {
+
+using conv_direct::scratch;
+using conv_direct::thread_index;
+
+constexpr int64_t kColChunk = int64_t{1} << 20;  // elements of im2col scratch per thread
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // ---- im2col + GEMM -----------------------------------------------------------------------------
 
@@ -245,6 +250,7 @@ struct Flat {
 };
 
 void forward_direct(float* y, const float* x, const float* w, const float* bias, const Conv2dShape& s) {
+  if (conv_direct::winograd_suits(s, num_threads())) return conv_direct::winograd_forward_avx512(y, x, w, bias, s);
   const Flat f(s);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = Cg * s.R * s.S, P = s.OH * s.OW, G = s.groups;
   const int64_t gpack = ceil_div(Kg, kMr) * kMr * depth;
@@ -343,7 +349,8 @@ void backward_weight_direct_k(float* dw, const float* dy, const float* x, const 
               conv_direct::weight_tile_k_avx512(
                   dwt + (g * depth + t0) * Kgp + kb, Kgp, dyt + (m * G + g) * f.Pv * Kgp + kb, Kgp,
                   xbuf + m * f.img + g * Cg * f.plane, boff.data() + t0, p0, std::min(f.Pv, p0 + kKc),
-                  static_cast<int>(std::min<int64_t>(mt, depth - t0)), static_cast<int>(std::min<int64_t>(4, (Kgp - kb) / 16)));
+                  static_cast<int>(std::min<int64_t>(mt, depth - t0)), static_cast<int>(std::min<int64_t>(4, (Kgp - kb) / 16)),
+                  true);
             }
     }
   }

@@ -136,7 +136,7 @@ constexpr WeightTile weight_tile_for(int nt) {
        : nt == 4 ? weight_tile<MK, 4> : nt == 5 ? weight_tile<MK, 5> : weight_tile<MK, 6>;
 }
 
-template <int MT, int NV>
+template <int MT, int NV, bool kAccumulate>
 void weight_tile_k(float* dwt, int64_t ldw, const float* dyt, int64_t ldy, const float* xb, const int64_t* boff,
                    int64_t p0, int64_t p1) {
   __m512 c[MT][NV];
@@ -163,17 +163,25 @@ void weight_tile_k(float* dwt, int64_t ldw, const float* dyt, int64_t ldy, const
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       float* o = dwt + t * ldw + 16 * j;
-      _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), c[t][j]));
+      _mm512_storeu_ps(o, kAccumulate ? _mm512_add_ps(_mm512_loadu_ps(o), c[t][j]) : c[t][j]);
     }
 }
 
 using WeightTileK = void (*)(float*, int64_t, const float*, int64_t, const float*, const int64_t*, int64_t, int64_t);
 
-template <int NV, int... MT>
+template <int NV, bool kAccumulate, int... MT>
 constexpr WeightTileK pick_weight_k(int mt, std::integer_sequence<int, MT...>) {
   WeightTileK f = nullptr;
-  ((f = (mt == MT + 1) ? weight_tile_k<MT + 1, NV> : f), ...);
+  ((f = (mt == MT + 1) ? weight_tile_k<MT + 1, NV, kAccumulate> : f), ...);
   return f;
+}
+
+template <bool kAccumulate>
+WeightTileK pick_weight_k(int mt, int nv) {
+  return nv == 1   ? pick_weight_k<1, kAccumulate>(mt, std::make_integer_sequence<int, 12>{})
+         : nv == 2 ? pick_weight_k<2, kAccumulate>(mt, std::make_integer_sequence<int, 12>{})
+         : nv == 3 ? pick_weight_k<3, kAccumulate>(mt, std::make_integer_sequence<int, 6>{})
+                   : pick_weight_k<4, kAccumulate>(mt, std::make_integer_sequence<int, 6>{});
 }
 
 // In-register transpose of 16 rows of 16 floats.
@@ -206,12 +214,8 @@ inline void transpose16(__m512 r[16]) {
 }  // namespace
 
 void weight_tile_k_avx512(float* dwt, int64_t ldw, const float* dyt, int64_t ldy, const float* xb,
-                          const int64_t* boff, int64_t p0, int64_t p1, int mt, int nv) {
-  WeightTileK f = nv == 1   ? pick_weight_k<1>(mt, std::make_integer_sequence<int, 12>{})
-                  : nv == 2 ? pick_weight_k<2>(mt, std::make_integer_sequence<int, 12>{})
-                  : nv == 3 ? pick_weight_k<3>(mt, std::make_integer_sequence<int, 6>{})
-                            : pick_weight_k<4>(mt, std::make_integer_sequence<int, 6>{});
-  f(dwt, ldw, dyt, ldy, xb, boff, p0, p1);
+                          const int64_t* boff, int64_t p0, int64_t p1, int mt, int nv, bool accumulate) {
+  (accumulate ? pick_weight_k<true>(mt, nv) : pick_weight_k<false>(mt, nv))(dwt, ldw, dyt, ldy, xb, boff, p0, p1);
 }
 
 void transpose_dy_avx512(float* dyt, int64_t ldt, const float* dy, int64_t ystride, int64_t Kg, int64_t OW,

@@ -10,7 +10,23 @@
 #pragma once
 #include <cstdint>
 
+#include "conv.h"
+
 namespace nerve::conv_direct {
+
+// Scratch that outlives the call, one set per calling thread (the GIL is released, so Python
+// threads may convolve at once). Fresh multi-MB vectors would come from mmap and be page-faulted
+// in on every call; these grow to the largest request and stay. Contents are garbage.
+// Slots: 0-2 direct drivers, 3-4 Winograd (which runs inside backward_input's slot-2 use).
+constexpr int kScratchSlots = 5;
+float* scratch(int slot, int64_t n);
+int thread_index();  // omp_get_thread_num(), 0 without OpenMP
+
+// Winograd F(4x4, 3x3) (conv_winograd_avx512.cpp): 3x3, stride 1, no dilation, one group, enough
+// channels and images to pay for the transforms. y gets the whole convolution (+ bias).
+bool winograd_suits(const Conv2dShape& s, int threads);
+void winograd_forward_avx512(float* y /* (N,K,OH,OW) */, const float* x /* (N,C,H,W) */,
+                             const float* w /* (K,C,3,3) */, const float* bias, const Conv2dShape& s);
 
 constexpr int kMr = 8;   // output channels per forward tile
 constexpr int kNv = 3;   // 16-float vectors per forward tile: kNp flat positions
@@ -43,11 +59,12 @@ void weight_tile_avx512(float* dw, int64_t dw_ks, const float* dy, int64_t dy_ks
                         int64_t x_is, const int64_t* boff, int64_t nimg, const uint16_t* mask, const int64_t* q,
                         int64_t nvec, int mk, int nt);
 
-// Weight gradient with output channels along the vector, for Kg >= 16 (no final reductions):
-// dwt[t*ldw + k] += sum_{p0 <= p < p1} xb[boff[t] + p] * dyt[p*ldy + k] for t < mt, k < 16*nv;
-// mt <= 12 when nv <= 2, else mt <= 6.
+// Weight gradient with output channels along the vector, for Kg >= 16 (no final reductions), and
+// the GEMMs of the Winograd path: a micro-tile of broadcast rows times vector columns,
+// dwt[t*ldw + k] (+)= sum_{p0 <= p < p1} xb[boff[t] + p] * dyt[p*ldy + k] for t < mt, k < 16*nv;
+// mt <= 12 when nv <= 2, else mt <= 6; `accumulate` adds to dwt instead of overwriting it.
 void weight_tile_k_avx512(float* dwt, int64_t ldw, const float* dyt, int64_t ldy, const float* xb,
-                          const int64_t* boff, int64_t p0, int64_t p1, int mt, int nv);
+                          const int64_t* boff, int64_t p0, int64_t p1, int mt, int nv, bool accumulate);
 
 // dyt[(oh*Wp + ow)*ldt + k] = dy[k*ystride + oh*OW + ow] for k < Kg, ow < OW, oh in [oh0, oh1), and zero
 // for k in [Kg, ldt) and for the positions ow in [OW, Wp): dy transposed onto the flat positions.

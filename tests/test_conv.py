@@ -11,14 +11,19 @@ import nerve.nn.functional as F
 from nerve import _C
 from helpers import check_op
 
-ISAS = ["avx512", "generic"] if _C.isa() == "avx512" else [_C.isa()]
+# Every float32 CPU path: auto (Winograd F(2x2,3x3) / direct / GEMM by shape), direct, Winograd
+# F(4x4,3x3), im2col+GEMM, and the portable build's view (ISA capped to generic: GEMM only).
+ALGOS = ["auto", "direct", "winograd4", "gemm", "generic-isa"] if _C.isa() == "avx512" else ["auto"]
 
 
-@pytest.fixture(params=ISAS)
-def isa(request):
-    """Runs a test on each CPU path: avx512 takes the direct kernels for stride 1, generic im2col+GEMM."""
-    _C.set_isa(request.param)
+@pytest.fixture(params=ALGOS)
+def algo(request):
+    if request.param == "generic-isa":
+        _C.set_isa("generic")
+    else:
+        _C.cpu.conv_algorithm(request.param)
     yield request.param
+    _C.cpu.conv_algorithm("auto")
     _C.set_isa("avx512")
 
 
@@ -57,6 +62,11 @@ CONV2D = [
     ((2, 20, 12, 12), (24, 20, 3, 3), dict(padding=1)),  # weight-gradient over output channels (Kg >= 16)
     ((2, 32, 6, 6), (32, 16, 3, 3), dict(padding=1, groups=2)),
     ((1, 2, 3, 40), (3, 2, 3, 3), dict(padding=(1, 0), stride=(1, 3))),
+    # Winograd F(4x4, 3x3): channels not multiples of 16, outputs not multiples of 4, any padding
+    ((2, 20, 9, 11), (18, 20, 3, 3), dict(padding=1)),
+    ((2, 17, 6, 7), (33, 17, 3, 3), dict(padding=(2, 0))),
+    ((3, 16, 8, 8), (16, 16, 3, 3), {}),
+    ((2, 16, 5, 6), (20, 16, 3, 3), dict(padding="same")),
 ]
 
 
@@ -67,7 +77,7 @@ def _conv2d_case(xs, ws, kw, bias=True, **opts):
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("xs,ws,kw", CONV2D)
-def test_conv2d(xs, ws, kw, isa):
+def test_conv2d(xs, ws, kw, algo):
     _conv2d_case(xs, ws, kw)
 
 
@@ -100,9 +110,9 @@ def test_conv2d_gradcheck(xs, ws, kw):
     ((1, 4, 20), (6, 2, 5), dict(stride=3, groups=2)),
     ((3, 12), (5, 3, 3), dict()),  # unbatched
 ])
-def test_conv1d(xs, ws, kw, isa):
+def test_conv1d(xs, ws, kw, algo):
     check_op([xs, ws, (ws[0],)], lambda *a: TF.conv1d(*a, **kw), lambda *a: F.conv1d(*a, **kw), **TOL,
-             gradcheck=isa == ISAS[0])
+             gradcheck=algo == ALGOS[0])
 
 
 CONV_T2D = [
@@ -119,7 +129,7 @@ CONV_T2D = [
 
 
 @pytest.mark.parametrize("xs,ws,kw", CONV_T2D)
-def test_conv_transpose2d(xs, ws, kw, isa):
+def test_conv_transpose2d(xs, ws, kw, algo):
     k = ws[1] * kw.get("groups", 1)
     check_op([xs, ws, (k,)], lambda *a: TF.conv_transpose2d(*a, **kw), lambda *a: F.conv_transpose2d(*a, **kw),
              **TOL)
@@ -169,12 +179,23 @@ def _close(got, want, tol, what):
 
 @pytest.mark.parametrize("shape", [
     # N, C, H, W, K, R, S, stride, padding (t, b, l, r), dilation, groups
-    (3, 64, 70, 66, 64, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),   # direct, several image chunks
+    (3, 64, 70, 66, 64, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),   # Winograd; weight grad in image chunks
+    (2, 64, 40, 40, 64, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 1),   # direct (dilated)
+    (4, 256, 14, 14, 256, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),  # Winograd, several images per chunk
     (2, 64, 64, 64, 16, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),   # im2col in several pixel chunks
     (1, 48, 20, 20, 48, 3, 3, (1, 1), (0, 1, 1, 0), (1, 1), 1),   # batch 1 shares an image across threads
     (2, 32, 15, 17, 32, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 32),  # depthwise, dilated
 ])
-def test_kernels_large_vs_torch(shape, threads):
+@pytest.mark.parametrize("algorithm", ["auto", "winograd4"])
+def test_kernels_large_vs_torch(shape, threads, algorithm):
+    _C.cpu.conv_algorithm(algorithm)
+    try:
+        _large_vs_torch(shape)
+    finally:
+        _C.cpu.conv_algorithm("auto")
+
+
+def _large_vs_torch(shape):
     N, C, H, W, K, R, S, stride, padding, dilation, groups = shape
     rng = np.random.default_rng(1)
     x = rng.standard_normal((N, C, H, W), np.float32)
@@ -187,6 +208,7 @@ def test_kernels_large_vs_torch(shape, threads):
     want = list(_torch_grads(xp, w, b, gy, **kw))
     want[1] = want[1][:, :, padding[0]:padding[0] + H, padding[2]:padding[2] + W]
     got = _nerve_grads(x, w, b, gy, stride, padding, dilation, groups)
+    # Winograd F(4x4, 3x3) rounds about 5x more than direct summation (~5e-6 of the output's scale).
     for g, t, name in zip(got, want, ["forward", "input grad", "weight grad", "bias grad"]):
         _close(g, t, 2e-5, name)
 
@@ -199,7 +221,7 @@ def test_kernels_large_vs_torch(shape, threads):
     (2, 6, 8, 8, 6, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 6),
     (1, 2, 5, 5, 3, 1, 1, (1, 1), (2, 2, 2, 2), (1, 1), 1),
 ])
-def test_kernels_match_naive(shape, dtype, isa):
+def test_kernels_match_naive(shape, dtype, algo):
     N, C, H, W, K, R, S, stride, padding, dilation, groups = shape
     rng = np.random.default_rng(2)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
@@ -283,6 +305,14 @@ def test_kernel_argument_errors():
     with pytest.raises(ValueError, match=r"\[conv2d\] out must not share memory with input"):
         a = np.zeros((1, 1, 3, 3), np.float32)
         _C.cpu.conv2d_forward(a, a, np.zeros((1, 1, 1, 1), np.float32))
+
+
+def test_conv_algorithm_setting():
+    assert _C.cpu.conv_algorithm() == "auto"
+    assert _C.cpu.conv_algorithm("gemm") == "auto"
+    assert _C.cpu.conv_algorithm("auto") == "gemm"
+    with pytest.raises(ValueError, match=r"\[conv_algorithm\] expected 'auto', 'gemm'"):
+        _C.cpu.conv_algorithm("fft")
 
 
 def test_module_level_names_match_torch():

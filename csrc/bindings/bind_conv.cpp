@@ -169,6 +169,24 @@ void init_conv(py::module_& cpu, py::module_& cuda) {
       },
       py::arg("dbias"), py::arg("grad_out"), py::arg("op") = "conv2d",
       "dbias (K) += grad_out (N,K,OH,OW) summed over N, OH, OW");
+  cpu.def(
+      "conv_algorithm",
+      [](py::object name) {
+        static const char* names[] = {"auto", "gemm", "direct", "winograd4"};
+        const std::string old = names[static_cast<int>(conv_algo())];
+        if (!name.is_none()) {
+          const std::string n = name.cast<std::string>();
+          int i = 0;
+          while (i < 4 && n != names[i]) ++i;
+          if (i == 4) fail("conv_algorithm", "expected 'auto', 'gemm', 'direct' or 'winograd4', got '", n, "'");
+          set_conv_algo(static_cast<ConvAlgo>(i));
+        }
+        return old;
+      },
+      py::arg("name") = py::none(),
+      "Returns the float32 convolution algorithm preference and sets it when a name is given: 'auto' "
+      "(Winograd F(2x2,3x3) / direct / im2col+GEMM by shape), 'gemm', 'direct' or 'winograd4' (F(4x4,3x3): "
+      "faster on large images, ~5x the rounding error)");
   (void)cuda;  // the CUDA twins are bound here when csrc/cuda/conv.cu lands
 }
 

@@ -11,6 +11,7 @@
 #include "conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -21,6 +22,13 @@
 #include "gemm.h"
 
 namespace nerve {
+
+namespace {
+std::atomic<int> g_conv_algo{static_cast<int>(ConvAlgo::kAuto)};
+}  // namespace
+
+void set_conv_algo(ConvAlgo a) { g_conv_algo.store(static_cast<int>(a)); }
+ConvAlgo conv_algo() { return static_cast<ConvAlgo>(g_conv_algo.load(std::memory_order_relaxed)); }
 
 namespace conv_direct {
 
@@ -250,7 +258,8 @@ struct Flat {
 };
 
 void forward_direct(float* y, const float* x, const float* w, const float* bias, const Conv2dShape& s) {
-  if (conv_direct::winograd_suits(s, num_threads())) return conv_direct::winograd_forward_avx512(y, x, w, bias, s);
+  if (conv_algo() != ConvAlgo::kDirect && conv_direct::winograd_suits(s, num_threads()))
+    return conv_direct::winograd_forward_avx512(y, x, w, bias, s, conv_algo() == ConvAlgo::kWinograd4 ? 4 : 2);
   const Flat f(s);
   const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = Cg * s.R * s.S, P = s.OH * s.OW, G = s.groups;
   const int64_t gpack = ceil_div(Kg, kMr) * kMr * depth;
@@ -402,7 +411,9 @@ void backward_weight_direct(float* dw, const float* dy, const float* x, const Co
   }
 }
 
-bool use_direct(const Conv2dShape& s) { return isa() == Isa::avx512 && s.sh == 1 && s.sw == 1; }
+bool use_direct(const Conv2dShape& s) {
+  return isa() == Isa::avx512 && conv_algo() != ConvAlgo::kGemm && s.sh == 1 && s.sw == 1;
+}
 
 // The input gradient's convolution has padding dil*(k-1) - pad: it must not be negative (cropping).
 bool use_direct_input(const Conv2dShape& s) {

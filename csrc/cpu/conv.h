@@ -7,9 +7,10 @@
 // layer). Gradient rule: activation gradients are written (dx =), parameter gradients accumulate
 // (dw +=, db +=). Every pointer is a contiguous array of the shape in its comment.
 //
-// Algorithms (chosen per call in conv.cpp): stride-1 float32 convolutions on AVX-512 run "direct":
-// the input is zero-padded once per image and read as a flat row, so tap (c, r, s) is a fixed offset
-// and no im2col matrix is built; everything else runs im2col (in pixel chunks) + nerve::gemm.
+// Algorithms (chosen per call in conv.cpp, see ConvAlgo): on AVX-512, float32 3x3 stride-1
+// convolutions run Winograd (conv_winograd_avx512.cpp), other stride-1 ones "direct" (the input is
+// zero-padded once per image and read as a flat row, so tap (c, r, s) is a fixed offset and no
+// im2col matrix is built); everything else runs im2col (in pixel chunks) + nerve::gemm.
 #pragma once
 #include <cstdint>
 
@@ -31,6 +32,15 @@ struct Conv2dShape {
     return (in + pad0 + pad1 - dil * (k - 1) - 1) / stride + 1;
   }
 };
+
+// Which algorithm the float32 kernels prefer (process-wide; shapes a choice cannot take fall back
+// to the next one: Winograd -> direct -> im2col+GEMM). kAuto: Winograd F(2x2,3x3) for 3x3 stride-1
+// convolutions with >= 16 channels in and out, direct for other stride-1 ones, GEMM otherwise.
+// kWinograd4 uses F(4x4,3x3): about 1.3x faster on large images, about 5x the rounding error.
+// Only AVX-512 machines have the direct and Winograd kernels; float64 always runs im2col+GEMM.
+enum class ConvAlgo { kAuto, kGemm, kDirect, kWinograd4 };
+void set_conv_algo(ConvAlgo a);
+ConvAlgo conv_algo();
 
 template <class T>
 void conv2d_forward(T* y /* (N,K,OH,OW) */, const T* x /* (N,C,H,W) */, const T* w /* (K,C/g,R,S) */,

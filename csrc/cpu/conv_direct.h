@@ -22,11 +22,11 @@ constexpr int kScratchSlots = 5;
 float* scratch(int slot, int64_t n);
 int thread_index();  // omp_get_thread_num(), 0 without OpenMP
 
-// Winograd F(4x4, 3x3) (conv_winograd_avx512.cpp): 3x3, stride 1, no dilation, one group, enough
-// channels and images to pay for the transforms. y gets the whole convolution (+ bias).
+// Winograd F(m x m, 3x3), m = 2 or 4 (conv_winograd_avx512.cpp): 3x3, stride 1, no dilation, one
+// group, enough channels and images to pay for the transforms. y gets the whole convolution (+ bias).
 bool winograd_suits(const Conv2dShape& s, int threads);
 void winograd_forward_avx512(float* y /* (N,K,OH,OW) */, const float* x /* (N,C,H,W) */,
-                             const float* w /* (K,C,3,3) */, const float* bias, const Conv2dShape& s);
+                             const float* w /* (K,C,3,3) */, const float* bias, const Conv2dShape& s, int m);
 
 constexpr int kMr = 8;   // output channels per forward tile
 constexpr int kNv = 3;   // 16-float vectors per forward tile: kNp flat positions

@@ -5,7 +5,8 @@
 //     (the kernel is the last argument, so template kernels need no parentheses);
 //   dynamic shared memory only through CUDA_DYNAMIC_SHARED(type, name);
 //   warp intrinsics only in their _sync forms, with explicit masks (no __activemask);
-//   __device__ functions in headers are inline or __forceinline__.
+//   __device__ functions in headers are inline or __forceinline__;
+//   NERVE_UNROLL before a loop unrolls it under both compilers (register arrays need it).
 #pragma once
 
 #if defined(__CUDACC__)
@@ -13,11 +14,13 @@
 #define CUDA_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<(grid), (block), (smem), (stream)>>>
 #define CUDA_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
 #define NERVE_HOST_DEVICE __host__ __device__
+#define NERVE_UNROLL _Pragma("unroll")
 #else
 #include "../emu/cuda_emu.h"
 #define CUDA_LAUNCH NERVE_EMU_LAUNCH
 #define CUDA_DYNAMIC_SHARED NERVE_EMU_DYNAMIC_SHARED
 #define NERVE_HOST_DEVICE
+#define NERVE_UNROLL _Pragma("GCC unroll 16")
 #endif
 
 #include <stdexcept>

@@ -91,46 +91,50 @@ template <int TILE>
 struct TileShape {
   static constexpr int BK = 8;
   static constexpr int threads = (TILE / 8) * (TILE / 8);
-  static constexpr int runs = TILE * BK / 4 / threads;  // runs of 4 elements a thread loads, of A and of B
+  static constexpr int runs = TILE * BK / 4 / threads;       // runs of 4 elements a thread loads, of A and of B
+  // Blocks per SM that must fit in registers: 2 of 256 threads caps a thread at 128 registers; the
+  // small tile is for small problems and may use more.
+  static constexpr int min_blocks = threads >= 256 ? 2 : 1;
 };
 
-// Run r of the A tile at (m0, k0): 4 elements along K (a row of A) or along M (a column). `dst`
-// and `dstep` say where they go in the tile As[k][m].
-__device__ __forceinline__ float4 load_a_run(const GemmArgs& g, const float* A, long long m0, long long k0, int r,
-                                             int BM, int* dst, int* dstep) {
-  if (g.flags & kAAlongK) {
-    const int row = r >> 1, kq = (r & 1) * 4;
-    const long long m = m0 + row, k = k0 + kq;
-    *dst = kq * BM + row;
-    *dstep = BM;
-    const int valid = m < g.n.M ? clamp4(g.n.K - k) : 0;
-    return load4(valid ? A + m * g.sa.rs + k * g.sa.cs : A, g.sa.cs, valid, g.flags & kAVec);
-  }
-  const int k = r / (BM / 4), mq = (r % (BM / 4)) * 4;
-  const long long m = m0 + mq, kk = k0 + k;
-  *dst = k * BM + mq;
-  *dstep = 1;
-  const int valid = kk < g.n.K ? clamp4(g.n.M - m) : 0;
-  return load4(valid ? A + m * g.sa.rs + kk * g.sa.cs : A, g.sa.rs, valid, g.flags & kAVec);
+// One run of 4 elements of a K step's A or B tile that one thread loads: 4 along K, or 4 along the
+// other dimension (M of A, N of B), whichever the flags say is closer to contiguous. Set up once;
+// each K step reads it and moves `p` on by 8 along K. Strides and flags stay in kernel parameters
+// (uniform), so a run costs few registers.
+struct Run {
+  const float* p;  // first element at the current K step
+  int lim;         // along K: elements of K left from k0 = 0 (0 if the run's row is out of range);
+                   // otherwise K - (the run's k)
+  int cap;         // otherwise: elements in range along the other dimension (0..4)
+  int dst;         // offset of the first element in the shared tile [k][TILE]
+};
+
+__device__ __forceinline__ float4 load_run(const Run& u, int k0, bool along_k, long long step, bool vec) {
+  const int valid = along_k ? clamp4(u.lim - k0) : (k0 < u.lim ? u.cap : 0);
+  return load4(u.p, step, valid, vec);
 }
 
-// Run r of the B tile at (k0, n0), into Bs[k][n].
-__device__ __forceinline__ float4 load_b_run(const GemmArgs& g, const float* B, long long k0, long long n0, int r,
-                                             int BN, int* dst, int* dstep) {
-  if (g.flags & kBAlongN) {
-    const int k = r / (BN / 4), nq = (r % (BN / 4)) * 4;
-    const long long kk = k0 + k, n = n0 + nq;
-    *dst = k * BN + nq;
-    *dstep = 1;
-    const int valid = kk < g.n.K ? clamp4(g.n.N - n) : 0;
-    return load4(valid ? B + kk * g.sb.rs + n * g.sb.cs : B, g.sb.cs, valid, g.flags & kBVec);
+// Run r of a tile of X, an operand whose element (i, k) is X[i*si + k*sk] for i < I, k < K: A
+// with (i, k) = (m, k), or B read as its transpose, (i, k) = (n, k). i0: the tile's first i.
+__device__ __forceinline__ Run make_run(const float* X, long long si, long long sk, long long I, long long K,
+                                        long long i0, int r, int tile, bool along_k) {
+  Run u;
+  long long i, k;
+  if (along_k) {
+    const int row = r >> 1, kq = (r & 1) * 4;
+    i = i0 + row, k = kq;
+    u.dst = kq * tile + row;
+    u.cap = i < I ? 4 : 0;
+    u.lim = u.cap ? int(K) - kq : 0;
+  } else {
+    const int kr = r / (tile / 4), iq = (r % (tile / 4)) * 4;
+    i = i0 + iq, k = kr;
+    u.dst = kr * tile + iq;
+    u.cap = clamp4(I - i);
+    u.lim = int(K) - kr;
   }
-  const int col = r >> 1, kq = (r & 1) * 4;
-  const long long n = n0 + col, k = k0 + kq;
-  *dst = kq * BN + col;
-  *dstep = BN;
-  const int valid = n < g.n.N ? clamp4(g.n.K - k) : 0;
-  return load4(valid ? B + k * g.sb.rs + n * g.sb.cs : B, g.sb.rs, valid, g.flags & kBVec);
+  u.p = u.cap ? X + i * si + k * sk : X;
+  return u;
 }
 
 __device__ __forceinline__ void store4(float* s, int step, float4 v) {
@@ -142,58 +146,77 @@ __device__ __forceinline__ void store4(float* s, int step, float4 v) {
 }
 
 template <int TILE>
-__global__ void __launch_bounds__(TileShape<TILE>::threads) gemm_tiled_kernel(GemmArgs g) {
+__global__ void __launch_bounds__(TileShape<TILE>::threads, TileShape<TILE>::min_blocks)
+    gemm_tiled_kernel(GemmArgs g) {
   using S = TileShape<TILE>;
-  constexpr int BM = TILE, BN = TILE, BK = S::BK;
-  __shared__ __align__(16) float As[2][BK * BM];  // As[k][m]: column k of the A tile
-  __shared__ __align__(16) float Bs[2][BK * BN];  // Bs[k][n]: row k of the B tile
-  const int t = threadIdx.x, tx = t % (BN / 8), ty = t / (BN / 8);
+  constexpr int BK = S::BK, R = S::runs;
+  __shared__ __align__(16) float As[2][BK * TILE];  // As[k][m]: column k of the A tile
+  __shared__ __align__(16) float Bs[2][BK * TILE];  // Bs[k][n]: row k of the B tile
+  const int t = threadIdx.x, tx = t % (TILE / 8), ty = t / (TILE / 8);
 
   // Tiles are numbered in groups of 8 tile-rows, so blocks running together share A and B in L2.
-  const long long tiles_m = (g.n.M + BM - 1) / BM, tiles_n = (g.n.N + BN - 1) / BN;
-  const long long per_group = 8 * tiles_n, group = blockIdx.x / per_group;
-  const long long first_m = group * 8, rows = tiles_m - first_m < 8 ? tiles_m - first_m : 8;
-  const long long m0 = (first_m + (blockIdx.x % per_group) % rows) * BM;
-  const long long n0 = ((blockIdx.x % per_group) / rows) * BN;
-  const long long steps = (g.n.K + BK - 1) / BK;
+  const long long tiles_m = (g.n.M + TILE - 1) / TILE, tiles_n = (g.n.N + TILE - 1) / TILE;
+  const long long per_group = 8 * tiles_n, first_m = blockIdx.x / per_group * 8;
+  const long long rows = tiles_m - first_m < 8 ? tiles_m - first_m : 8;
+  const long long m0 = (first_m + (blockIdx.x % per_group) % rows) * TILE;
+  const long long n0 = (blockIdx.x % per_group) / rows * TILE;
+  const int steps = int((g.n.K + BK - 1) / BK);  // the launcher keeps K below 2^31
 
   for (long long b = blockIdx.y; b < g.n.batch; b += gridDim.y) {
-    const float* A = g.A + b * g.sa.bs;
-    const float* B = g.B + b * g.sb.bs;
-    float acc[8][8];
-    for (int i = 0; i < 8; ++i)
-      for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
-    float4 ra[S::runs], rb[S::runs];
-    int da[S::runs], sa[S::runs], db[S::runs], sb[S::runs];
-    auto fetch = [&](long long k0) {
-      for (int r = 0; r < S::runs; ++r) {
-        ra[r] = load_a_run(g, A, m0, k0, t + r * S::threads, BM, &da[r], &sa[r]);
-        rb[r] = load_b_run(g, B, k0, n0, t + r * S::threads, BN, &db[r], &sb[r]);
+    // A is read as (m, k) and B as its transpose (n, k); a run along K lands in a column of the
+    // shared tile (stride TILE), a run along M or N in a row (contiguous).
+    const bool a_k = g.flags & kAAlongK, b_k = !(g.flags & kBAlongN);
+    Run ra[R], rb[R];
+    float4 va[R], vb[R];
+    NERVE_UNROLL
+    for (int r = 0; r < R; ++r) {
+      ra[r] = make_run(g.A + b * g.sa.bs, g.sa.rs, g.sa.cs, g.n.M, g.n.K, m0, t + r * S::threads, TILE, a_k);
+      rb[r] = make_run(g.B + b * g.sb.bs, g.sb.cs, g.sb.rs, g.n.N, g.n.K, n0, t + r * S::threads, TILE, b_k);
+    }
+    auto fetch = [&](int k0) {
+      NERVE_UNROLL
+      for (int r = 0; r < R; ++r) {
+        va[r] = load_run(ra[r], k0, a_k, a_k ? g.sa.cs : g.sa.rs, g.flags & kAVec);
+        vb[r] = load_run(rb[r], k0, b_k, b_k ? g.sb.rs : g.sb.cs, g.flags & kBVec);
+        ra[r].p += BK * g.sa.cs, rb[r].p += BK * g.sb.rs;
       }
     };
     auto stash = [&](int buf) {
-      for (int r = 0; r < S::runs; ++r) {
-        store4(&As[buf][da[r]], sa[r], ra[r]);
-        store4(&Bs[buf][db[r]], sb[r], rb[r]);
+      NERVE_UNROLL
+      for (int r = 0; r < R; ++r) {
+        store4(&As[buf][ra[r].dst], a_k ? TILE : 1, va[r]);
+        store4(&Bs[buf][rb[r].dst], b_k ? TILE : 1, vb[r]);
       }
     };
+
+    float acc[8][8];
+    NERVE_UNROLL
+    for (int i = 0; i < 8; ++i) {
+      NERVE_UNROLL
+      for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+    }
     if (steps > 0) {
       fetch(0);
       stash(0);
     }
     __syncthreads();
-    for (long long s = 0; s < steps; ++s) {
-      const int buf = int(s & 1);
+    for (int s = 0; s < steps; ++s) {
+      const int buf = s & 1;
       if (s + 1 < steps) fetch((s + 1) * BK);  // in flight while this step computes
+      NERVE_UNROLL
       for (int k = 0; k < BK; ++k) {
-        const float4 a0 = *reinterpret_cast<const float4*>(&As[buf][k * BM + ty * 4]);
-        const float4 a1 = *reinterpret_cast<const float4*>(&As[buf][k * BM + ty * 4 + BM / 2]);
-        const float4 b0 = *reinterpret_cast<const float4*>(&Bs[buf][k * BN + tx * 4]);
-        const float4 b1 = *reinterpret_cast<const float4*>(&Bs[buf][k * BN + tx * 4 + BN / 2]);
+        // Two 4-wide quadrants half a tile apart: a warp's float4 reads hit distinct banks.
+        const float4 a0 = *reinterpret_cast<const float4*>(&As[buf][k * TILE + ty * 4]);
+        const float4 a1 = *reinterpret_cast<const float4*>(&As[buf][k * TILE + ty * 4 + TILE / 2]);
+        const float4 b0 = *reinterpret_cast<const float4*>(&Bs[buf][k * TILE + tx * 4]);
+        const float4 b1 = *reinterpret_cast<const float4*>(&Bs[buf][k * TILE + tx * 4 + TILE / 2]);
         const float a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
         const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-        for (int i = 0; i < 8; ++i)
+        NERVE_UNROLL
+        for (int i = 0; i < 8; ++i) {
+          NERVE_UNROLL
           for (int j = 0; j < 8; ++j) acc[i][j] += a[i] * bv[j];
+        }
       }
       // The other buffer was last read before the previous barrier, so it can be filled now.
       if (s + 1 < steps) stash(buf ^ 1);
@@ -201,22 +224,25 @@ __global__ void __launch_bounds__(TileShape<TILE>::threads) gemm_tiled_kernel(Ge
     }
 
     float* C = g.C + b * g.sc.bs;
+    NERVE_UNROLL
     for (int i = 0; i < 8; ++i) {
-      const long long m = m0 + (i >> 2) * (BM / 2) + ty * 4 + (i & 3);
+      const long long m = m0 + (i >> 2) * (TILE / 2) + ty * 4 + (i & 3);
       if (m >= g.n.M) continue;
+      NERVE_UNROLL
       for (int h = 0; h < 2; ++h) {
-        const long long n = n0 + h * (BN / 2) + tx * 4;
+        const long long n = n0 + h * (TILE / 2) + tx * 4;
         float* c = C + m * g.sc.rs + n * g.sc.cs;
-        const float* v = &acc[i][h * 4];
         if ((g.flags & kCVec) && n + 4 <= g.n.N) {
           float4 o = g.beta == 0.f ? make_float4(0.f, 0.f, 0.f, 0.f) : *reinterpret_cast<const float4*>(c);
-          o.x = g.alpha * v[0] + g.beta * o.x;
-          o.y = g.alpha * v[1] + g.beta * o.y;
-          o.z = g.alpha * v[2] + g.beta * o.z;
-          o.w = g.alpha * v[3] + g.beta * o.w;
+          o.x = g.alpha * acc[i][h * 4] + g.beta * o.x;
+          o.y = g.alpha * acc[i][h * 4 + 1] + g.beta * o.y;
+          o.z = g.alpha * acc[i][h * 4 + 2] + g.beta * o.z;
+          o.w = g.alpha * acc[i][h * 4 + 3] + g.beta * o.w;
           *reinterpret_cast<float4*>(c) = o;
         } else {
-          for (int j = 0; j < 4 && n + j < g.n.N; ++j) c[j * g.sc.cs] = scale_add(g.alpha, v[j], g.beta, c + j * g.sc.cs);
+          NERVE_UNROLL
+          for (int j = 0; j < 4; ++j)
+            if (n + j < g.n.N) c[j * g.sc.cs] = scale_add(g.alpha, acc[i][h * 4 + j], g.beta, c + j * g.sc.cs);
         }
       }
     }
@@ -268,7 +294,7 @@ inline void gemm_f32_launch(float* C, MatStrides sc, const float* A, MatStrides 
     const long long tiles = (long long)ceil_div(n.M, 128) * ceil_div(n.N, 128) * n.batch;
     kernel = tiles >= 2 * multiprocessors() ? GemmKernel::tile128 : GemmKernel::tile64;
   }
-  if (kernel == GemmKernel::simple) {
+  if (kernel == GemmKernel::simple || n.K > (1ll << 31) - 64) {  // the tiled kernels count K in int
     const unsigned rows = ceil_div(n.M, kSimpleTile);
     dim3 grid(ceil_div(n.N, kSimpleTile), rows < 65535 ? rows : 65535, batches);
     CUDA_LAUNCH(grid, dim3(kSimpleTile, kSimpleTile), 0, stream, gemm_simple_kernel)(g);

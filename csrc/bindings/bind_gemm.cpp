@@ -78,7 +78,11 @@ void def_gemm_cuda(py::module_& m) {
         GemmViews g = check_gemm(Arrays::view(out, "matmul", "out"), Arrays::view(a, "matmul", "a"),
                                  Arrays::view(b, "matmul", "b"));
         expect_dtype(g.a, DType::f32, "matmul", "a");
-        const int k = kernel == "auto" ? 0 : kernel == "simple" ? 1 : kernel == "tile64" ? 2 : kernel == "tile128" ? 3 : -1;
+        const int k = kernel == "auto"      ? 0
+                      : kernel == "simple"  ? 1
+                      : kernel == "tile64"  ? 2
+                      : kernel == "tile128" ? 3
+                                            : -1;
         if (k < 0) fail("matmul", "kernel must be 'auto', 'simple', 'tile64' or 'tile128', got '", kernel, "'");
         py::gil_scoped_release release;
         cuda::gemm_f32(g.out.ptr<float>(), g.so, g.a.ptr<float>(), g.sa, g.b.ptr<float>(), g.sb, g.size,

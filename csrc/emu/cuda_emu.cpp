@@ -264,6 +264,7 @@ class Worker {
       s.linear = i;
       s.block = &block_;
       s.state = State::ready;
+      s.fake_stack = nullptr;
       s.stack = stacks_.get(unsigned(i));
       s.stack_size = stacks_.usable(unsigned(i));
       make_context(&s.ctx, s.stack, s.stack_size, fiber_main);
@@ -294,7 +295,7 @@ class Worker {
     finish_switch(s.fake_stack, &sched_stack_bottom_, &sched_stack_size_);
   }
   void entered(Slot& s) { finish_switch(s.fake_stack, &sched_stack_bottom_, &sched_stack_size_); }
-  void finished(Slot& s) { ++n_done_; (void)s; }
+  void finished() { ++n_done_; }
 
  private:
   static void start_switch(void** fake, const void* bottom, size_t size) {
@@ -470,7 +471,7 @@ void fiber_main() {
   try {
     w.launch()->body(w.launch()->call);
     s.state = State::done;
-    w.finished(s);
+    w.finished();
   } catch (const std::exception& e) {
     s.error = e.what();
     s.state = State::failed;
@@ -492,9 +493,11 @@ struct Grid {
   void work() {
     Worker& w = this_worker();
     const dim3 g = launch->grid;
-    std::unique_ptr<char, void (*)(char*)> shared(nullptr, [](char* p) { operator delete[](p, std::align_val_t(128)); });
+    // Exactly the bytes asked for, on the heap: ASan catches an access past them.
     const size_t bytes = launch->dynamic_shared;
-    shared.reset(static_cast<char*>(operator new[](std::max<size_t>(bytes, 1), std::align_val_t(128))));
+    auto free = [](char* p) { operator delete[](p, std::align_val_t(128)); };
+    std::unique_ptr<char, decltype(free)> shared(
+        static_cast<char*>(operator new[](std::max<size_t>(bytes, 1), std::align_val_t(128))), free);
     for (uint64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < blocks;) {
       const uint3 b{unsigned(i % g.x), unsigned(i / g.x % g.y), unsigned(i / (uint64_t(g.x) * g.y))};
       std::memset(shared.get(), 0xff, bytes);  // uninitialised shared memory reads as NaN / -1
@@ -569,7 +572,8 @@ void check_config(const Launch& l) {
     if (g[d] == 0 || g[d] > kMaxGrid[d]) bad(strf("gridDim.%c = %u, allowed 1..%u", axis[d], g[d], kMaxGrid[d]));
   }
   const uint64_t threads = uint64_t(b[0]) * b[1] * b[2];
-  if (threads > kMaxThreads) bad(strf("%llu threads per block, the limit is %u", (unsigned long long)threads, kMaxThreads));
+  if (threads > kMaxThreads)
+    bad(strf("%llu threads per block, the limit is %u", (unsigned long long)threads, kMaxThreads));
   int limit = kDefaultDynamicShared;
   {
     std::lock_guard<std::mutex> lock(g_attr_mutex);

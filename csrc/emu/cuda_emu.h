@@ -305,9 +305,13 @@ template <class T, class = std::enable_if_t<std::is_integral<T>::value>>
 inline T atomicExch(T* p, nerve_emu::same_t<T> v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
 inline float atomicExch(float* p, float v) { return nerve_emu::atomic_update_bits(p, [v](float) { return v; }); }
 template <class T>
-inline T atomicMin(T* p, nerve_emu::same_t<T> v) { return nerve_emu::atomic_update(p, [v](T o) { return v < o ? v : o; }); }
+inline T atomicMin(T* p, nerve_emu::same_t<T> v) {
+  return nerve_emu::atomic_update(p, [v](T o) { return v < o ? v : o; });
+}
 template <class T>
-inline T atomicMax(T* p, nerve_emu::same_t<T> v) { return nerve_emu::atomic_update(p, [v](T o) { return v > o ? v : o; }); }
+inline T atomicMax(T* p, nerve_emu::same_t<T> v) {
+  return nerve_emu::atomic_update(p, [v](T o) { return v > o ? v : o; });
+}
 template <class T>
 inline T atomicAnd(T* p, nerve_emu::same_t<T> v) { return __atomic_fetch_and(p, v, __ATOMIC_SEQ_CST); }
 template <class T>

@@ -22,7 +22,9 @@ run_reverse() {
 run_asan() {
   echo "== emulated CUDA tests under AddressSanitizer"
   local build=build/asan
+  # RelWithDebInfo, so that reports name functions and lines; GCC warns of pybind11 under ASan.
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNERVE_CUDA=OFF -DNERVE_ASAN=ON \
+    -DCMAKE_CXX_FLAGS=-Wno-maybe-uninitialized \
     -Dpybind11_DIR="$("$PY" -c 'import pybind11; print(pybind11.get_cmake_dir())')" >/dev/null
   cmake --build "$build" --target _C _C_emu
   # The package as a developer checkout has it, with the ASan-built extensions in place.
@@ -30,9 +32,10 @@ run_asan() {
   cp -r python/nerve "$build/pkg/nerve"
   find "$build/pkg/nerve" -name '*.so' -delete
   cp "$build"/_C.*.so "$build"/csrc/emu/_C_emu.*.so "$build/pkg/nerve/"
-  # libasan must come first into a python that was not built with it. Leaks are Python's own;
+  # libasan must come first into a python that was not built with it, and libstdc++ right after
+  # it or ASan cannot intercept C++ throws (CHECK failed: real___cxa_throw). Leaks are Python's own;
   # fibers switch stacks (annotated in cuda_emu.cpp), which needs no other option.
-  LD_PRELOAD="$(g++ -print-file-name=libasan.so)" \
+  LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libstdc++.so)" \
   ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0 \
   PYTHONPATH="$build/pkg" "$PY" -m pytest -q -p no:cacheprovider "${EMU_TESTS[@]}"
 }

@@ -75,8 +75,9 @@ void def_gemm_cuda(py::module_& m) {
       "gemm",
       [](py::object out, py::object a, py::object b, double alpha, double beta, uintptr_t stream,
          const std::string& kernel) {
-        GemmViews g = check_gemm(Arrays::view(out, "matmul", "out"), Arrays::view(a, "matmul", "a"),
-                                 Arrays::view(b, "matmul", "b"));
+        TensorView vo = Arrays::view(out, "matmul", "out"), va = Arrays::view(a, "matmul", "a"),
+                   vb = Arrays::view(b, "matmul", "b");  // in order, so the first bad argument is named
+        GemmViews g = check_gemm(vo, va, vb);
         expect_dtype(g.a, DType::f32, "matmul", "a");
         const int k = kernel == "auto"      ? 0
                       : kernel == "simple"  ? 1

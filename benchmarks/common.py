@@ -152,7 +152,7 @@ class Bench:
 def format_row(row: dict, reference: str) -> str:
     parts = [f"{row['label']:>10} {row['case']:<34}"]
     for k, ms in row["ms"].items():
-        s = f"{k} {ms:9.3f} ms"
+        s = f"{k} {fmt_ms(ms)} ms"
         if "gflops" in row:
             s += f" {row['gflops'][k]:7.1f} GF/s"
             if "pct_peak" in row:
@@ -163,6 +163,11 @@ def format_row(row: dict, reference: str) -> str:
     if "ratio" in row:
         parts.append("speedup " + " ".join(f"vs {k} {v:.2f}x" for k, v in row["ratio"].items()))
     return " | ".join(parts)
+
+
+def fmt_ms(ms: float) -> str:
+    """4 significant digits: 0.003812 ms and 1234 ms both stay readable."""
+    return f"{ms:.4g}"
 
 
 def markdown_table(rows: List[dict], reference: str) -> str:
@@ -176,10 +181,10 @@ def markdown_table(rows: List[dict], reference: str) -> str:
         head.insert(3, f"{reference} GFLOP/s")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [str(r.get("threads") or ""), r["case"], f"{r['ms'].get(reference, float('nan')):.3f}"]
+        cells = [str(r.get("threads") or ""), r["case"], fmt_ms(r["ms"].get(reference, float("nan")))]
         if has_gf:
             cells.append(f"{r['gflops'][reference]:.1f}" if "gflops" in r and reference in r["gflops"] else "")
-        cells += [f"{r['ms'][p]:.3f}" if p in r["ms"] else "" for p in peers]
+        cells += [fmt_ms(r["ms"][p]) if p in r["ms"] else "" for p in peers]
         cells += [f"{r['ratio'][p]:.2f}x" if p in r.get("ratio", {}) else "" for p in peers]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

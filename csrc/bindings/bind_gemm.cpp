@@ -60,8 +60,9 @@ GemmViews check_gemm(TensorView out, TensorView a, TensorView b) {
   if (out.shape[r] != n.M || out.shape[r + 1] != n.N)
     fail(op, "out has shape ", shape_str(out.shape), ", expected (", batched ? std::to_string(n.batch) + ", " : "",
          n.M, ", ", n.N, ")");
-  for (int d = 0; d < out.ndim(); ++d)
-    if (out.shape[d] > 1 && out.strides[d] == 0) fail(op, "out must not be a broadcast view");
+  if (out.numel() > 0)
+    for (int d = 0; d < out.ndim(); ++d)
+      if (out.shape[d] > 1 && out.strides[d] == 0) fail(op, "out must not be a broadcast view");
   if (overlap(out, a) || overlap(out, b)) fail(op, "out must not share memory with a or b");
   auto strides = [&](const TensorView& v) {
     return MatStrides{v.strides[r], v.strides[r + 1], batched ? v.strides[0] : 0};

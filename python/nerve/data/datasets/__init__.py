@@ -1,0 +1,2 @@
+"""Bundled dataset readers (files found locally; nothing is downloaded without checksums)."""
+from .fashion_mnist import FashionMNIST, read_idx  # noqa: F401

@@ -1,0 +1,7 @@
+"""nerve.nn — layers, losses and initialisation, shaped like torch.nn."""
+from . import functional, init  # noqa: F401
+from .parameter import Parameter  # noqa: F401
+from .module import Module  # noqa: F401
+from .containers import Sequential, ModuleList, ModuleDict  # noqa: F401
+from .linear import Linear, Identity, Flatten, Unflatten  # noqa: F401
+from . import utils  # noqa: F401

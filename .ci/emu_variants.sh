@@ -22,6 +22,7 @@ run_reverse() {
 run_asan() {
   echo "== emulated CUDA tests under AddressSanitizer"
   local build=build/asan
+  "$PY" -c 'import pybind11' 2>/dev/null || "$PY" -m pip install -q pybind11 ninja
   # RelWithDebInfo, so that reports name functions and lines; GCC warns of pybind11 under ASan.
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNERVE_CUDA=OFF -DNERVE_ASAN=ON \
     -DCMAKE_CXX_FLAGS=-Wno-maybe-uninitialized \

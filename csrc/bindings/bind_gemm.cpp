@@ -1,5 +1,13 @@
 // bind_gemm.cpp — out = alpha * a @ b + beta * out over strided 2-D or 3-D (batched) arrays.
 // Transposes and broadcast batches arrive as strides (numpy .T / broadcast_to), never copies.
+//
+// The pattern of a family with a CUDA twin (csrc/cuda/<family>.cu):
+//   def_<family>_cuda<Arrays>(m)  binds the CUDA entry points once; Arrays::view reads arguments.
+//   init_<family>(cpu, cuda)      nerve._C: the CPU kernels, and def_<family>_cuda<DeviceArrays>.
+//   init_<family>_emu(emu)        nerve._C_emu (this file compiled again with NERVE_EMU, next to
+//                                 <family>.cu compiled by g++): def_<family>_cuda<HostArrays>, the
+//                                 same entries over numpy arrays, kernels run by the emulator.
+// csrc/emu/CMakeLists.txt finds the families by file name; module_emu.cpp needs no edit.
 #include "../cpu/gemm.h"
 #include "../cuda/gemm.h"
 #include "views.h"
@@ -62,8 +70,34 @@ GemmViews check_gemm(TensorView out, TensorView a, TensorView b) {
   return {out, a, b, n, strides(out), strides(a), strides(b)};
 }
 
+template <class Arrays>
+void def_gemm_cuda(py::module_& m) {
+  m.def(
+      "gemm",
+      [](py::object out, py::object a, py::object b, double alpha, double beta, uintptr_t stream,
+         const std::string& kernel) {
+        TensorView vo = Arrays::view(out, "matmul", "out"), va = Arrays::view(a, "matmul", "a"),
+                   vb = Arrays::view(b, "matmul", "b");  // in order, so the first bad argument is named
+        GemmViews g = check_gemm(vo, va, vb);
+        expect_dtype(g.a, DType::f32, "matmul", "a");
+        const int k = kernel == "auto"      ? 0
+                      : kernel == "simple"  ? 1
+                      : kernel == "tile64"  ? 2
+                      : kernel == "tile128" ? 3
+                                            : -1;
+        if (k < 0) fail("matmul", "kernel must be 'auto', 'simple', 'tile64' or 'tile128', got '", kernel, "'");
+        py::gil_scoped_release release;
+        cuda::gemm_f32(g.out.ptr<float>(), g.so, g.a.ptr<float>(), g.sa, g.b.ptr<float>(), g.sb, g.size,
+                       float(alpha), float(beta), reinterpret_cast<void*>(stream), k);
+      },
+      py::arg("out"), py::arg("a"), py::arg("b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+      py::arg("stream") = 0, py::arg("kernel") = "auto",
+      "CUDA twin of cpu.gemm (float32); kernel: 'auto', 'simple' (the reference), 'tile64' or 'tile128'");
+}
+
 }  // namespace
 
+#ifndef NERVE_EMU
 void init_gemm(py::module_& cpu, py::module_& cuda) {
   cpu.def(
       "gemm",
@@ -82,18 +116,10 @@ void init_gemm(py::module_& cpu, py::module_& cuda) {
       py::arg("out"), py::arg("a"), py::arg("b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       py::arg("naive") = false,
       "out = alpha * a @ b + beta * out for 2-D or batched 3-D float arrays with any strides");
-  cuda.def(
-      "gemm",
-      [](py::object out, py::object a, py::object b, double alpha, double beta, uintptr_t stream) {
-        GemmViews g = check_gemm(device_view(out, "matmul", "out"), device_view(a, "matmul", "a"),
-                                 device_view(b, "matmul", "b"));
-        expect_dtype(g.a, DType::f32, "matmul", "a");
-        py::gil_scoped_release release;
-        cuda::gemm_f32(g.out.ptr<float>(), g.so, g.a.ptr<float>(), g.sa, g.b.ptr<float>(), g.sb, g.size,
-                       float(alpha), float(beta), reinterpret_cast<void*>(stream));
-      },
-      py::arg("out"), py::arg("a"), py::arg("b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
-      py::arg("stream") = 0, "CUDA twin of cpu.gemm (float32)");
+  def_gemm_cuda<DeviceArrays>(cuda);
 }
+#else
+void init_gemm_emu(py::module_& emu) { def_gemm_cuda<HostArrays>(emu); }
+#endif
 
 }  // namespace nerve

@@ -17,6 +17,18 @@ namespace py = pybind11;
 TensorView host_view(py::handle obj, const char* op, const char* name);
 TensorView device_view(py::handle obj, const char* op, const char* name);
 
+// Where a CUDA entry point's arrays live. Each bind_<family>.cpp writes its CUDA bindings once, as
+// `template <class Arrays> void def_<family>_cuda(py::module_&)` taking views through Arrays::view,
+// and instantiates them twice: DeviceArrays for nerve._C.cuda (cupy arrays, the nvcc-built kernels)
+// and HostArrays for the test module nerve._C_emu (numpy arrays, the same kernels run by the CPU
+// emulator in csrc/emu). See bind_gemm.cpp.
+struct DeviceArrays {
+  static TensorView view(py::handle obj, const char* op, const char* name) { return device_view(obj, op, name); }
+};
+struct HostArrays {
+  static TensorView view(py::handle obj, const char* op, const char* name) { return host_view(obj, op, name); }
+};
+
 // Argument checks; `name` is the argument as the user knows it ("input", "weight").
 void expect_dtype(const TensorView& v, DType d, const char* op, const char* name);
 void expect_float(const TensorView& v, const char* op, const char* name);  // float32 or float64

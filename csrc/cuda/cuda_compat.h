@@ -1,19 +1,26 @@
 // cuda_compat.h — the only header a kernel file (.cuh) includes. Under nvcc it maps nerve's launch
 // and shared-memory macros onto CUDA; under g++ (tests) the emulator in csrc/emu provides them,
 // so the very same kernel source runs on the CPU. Rules for kernel code:
-//   launch only through CUDA_LAUNCH(grid, block, smem_bytes, stream, kernel)(args...);
+//   launch only through CUDA_LAUNCH(grid, block, smem_bytes, stream, kernel)(args...)
+//     (the kernel is the last argument, so template kernels need no parentheses);
 //   dynamic shared memory only through CUDA_DYNAMIC_SHARED(type, name);
-//   warp intrinsics only in their _sync forms.
+//   warp intrinsics only in their _sync forms, with explicit masks (no __activemask);
+//   __device__ functions in headers are inline or __forceinline__;
+//   NERVE_UNROLL before a loop unrolls it under both compilers (register arrays need it).
 #pragma once
 
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
-#define CUDA_LAUNCH(grid, block, smem, stream, kernel) kernel<<<(grid), (block), (smem), (stream)>>>
+#define CUDA_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<(grid), (block), (smem), (stream)>>>
 #define CUDA_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
 #define NERVE_HOST_DEVICE __host__ __device__
+#define NERVE_UNROLL _Pragma("unroll")
 #else
 #include "../emu/cuda_emu.h"
+#define CUDA_LAUNCH NERVE_EMU_LAUNCH
+#define CUDA_DYNAMIC_SHARED NERVE_EMU_DYNAMIC_SHARED
 #define NERVE_HOST_DEVICE
+#define NERVE_UNROLL _Pragma("GCC unroll 16")
 #endif
 
 #include <stdexcept>

@@ -19,7 +19,8 @@ int runtime_version() { return 0; }
 int device_count() { return 0; }
 void synchronize() { not_built("synchronize"); }
 
-void gemm_f32(float*, MatStrides, const float*, MatStrides, const float*, MatStrides, GemmSize, float, float, void*) {
+void gemm_f32(float*, MatStrides, const float*, MatStrides, const float*, MatStrides, GemmSize, float, float, void*,
+              int) {
   not_built("matmul");
 }
 

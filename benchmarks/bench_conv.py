@@ -1,0 +1,185 @@
+"""bench_conv.py — convolution and pooling, nerve vs torch (oneDNN), forward and forward+backward.
+
+    python benchmarks/bench_conv.py [--threads 1 2] [--repeat 15] [--quick] [--memory]
+
+Both run through their Python APIs with autograd (nerve.nn.functional vs torch.nn.functional) in
+one process, interleaved, medians. forward+backward computes the input, weight and bias gradients
+(pools: the input gradient). GFLOP/s counts the direct algorithm's multiply-adds: forward
+2*N*K*OH*OW*(C/groups)*R*S, forward+backward three times that. --memory also reports each
+library's peak resident memory growth for one forward+backward of every conv case (subprocesses).
+
+Bar (issue 5): forward and forward+backward >= 1.0x torch on the five 3x3 shapes, at 1 and 2 threads.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import Bench, RESULTS, parse_args, write_atomic  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import nerve  # noqa: E402
+import nerve.nn.functional as F  # noqa: E402
+
+# A 512-bit FMA loop on this machine (Zen 5) peaks at about 218 GFLOP/s per core (float32).
+PEAK_PER_THREAD = 218.0
+
+# (name, N, C, H, K, kernel, stride, padding, groups); the first five carry the issue's bar.
+CONVS = [
+    ("N64 C1 28² → 32", 64, 1, 28, 32, 3, 1, 1, 1),
+    ("N64 C32 28² → 64", 64, 32, 28, 64, 3, 1, 1, 1),
+    ("N32 C64 56² → 64", 32, 64, 56, 64, 3, 1, 1, 1),
+    ("N32 C3 32² → 64", 32, 3, 32, 64, 3, 1, 1, 1),
+    ("N16 C256 14² → 256", 16, 256, 14, 256, 3, 1, 1, 1),
+    ("stride 2: N32 C64 56² → 128", 32, 64, 56, 128, 3, 2, 1, 1),
+    ("1x1: N32 C64 56² → 256", 32, 64, 56, 256, 1, 1, 0, 1),
+    ("depthwise: N32 C128 56²", 32, 128, 56, 128, 3, 1, 1, 128),
+]
+
+POOL_SHAPE = (128, 32, 28, 28)
+POOLS = [
+    ("max_pool2d 2x2", lambda f, x: f.max_pool2d(x, 2)),
+    ("max_pool2d 3x3 s2 p1", lambda f, x: f.max_pool2d(x, 3, 2, 1)),
+    ("avg_pool2d 2x2", lambda f, x: f.avg_pool2d(x, 2)),
+    ("avg_pool2d 3x3 s1 p1", lambda f, x: f.avg_pool2d(x, 3, 1, 1)),
+    ("adaptive_avg_pool2d 1", lambda f, x: f.adaptive_avg_pool2d(x, 1)),
+    ("adaptive_max_pool2d 7", lambda f, x: f.adaptive_max_pool2d(x, 7)),
+]
+
+
+def conv_arrays(N, C, H, K, k, stride, pad, groups, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, H), np.float32)
+    w = (rng.standard_normal((K, C // groups, k, k), np.float32) * 0.1).astype(np.float32)
+    b = rng.standard_normal(K, np.float32)
+    OH = (H + 2 * pad - k) // stride + 1
+    g = rng.standard_normal((N, K, OH, OH), np.float32)
+    return x, w, b, g
+
+
+def contenders(fwd_only, x, w, b, g, stride, pad, groups):
+    """{'nerve': fn, 'torch': fn} for a forward (no graph) or a forward+backward."""
+    kw = dict(stride=stride, padding=pad, groups=groups)
+    if fwd_only:
+        nx, nw, nb = (nerve.from_numpy(a) for a in (x, w, b))
+        tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
+
+        def run_nerve():
+            with nerve.no_grad():
+                F.conv2d(nx, nw, nb, **kw)
+
+        def run_torch():
+            with torch.no_grad():
+                torch.nn.functional.conv2d(tx, tw, tb, **kw)
+        return {"nerve": run_nerve, "torch": run_torch}
+    nx, nw, nb = (nerve.from_numpy(a).requires_grad_(True) for a in (x, w, b))
+    tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_(True) for a in (x, w, b))
+    ng, tg = nerve.from_numpy(g), torch.from_numpy(g)
+
+    def run_nerve():
+        for t in (nx, nw, nb):
+            t.grad = None
+        F.conv2d(nx, nw, nb, **kw).backward(ng)
+
+    def run_torch():
+        for t in (tx, tw, tb):
+            t.grad = None
+        torch.nn.functional.conv2d(tx, tw, tb, **kw).backward(tg)
+    return {"nerve": run_nerve, "torch": run_torch}
+
+
+def pool_contenders(fwd_only, fn, x):
+    if fwd_only:
+        nx, tx = nerve.from_numpy(x), torch.from_numpy(x)
+
+        def run_nerve():
+            with nerve.no_grad():
+                fn(F, nx)
+
+        def run_torch():
+            with torch.no_grad():
+                fn(torch.nn.functional, tx)
+        return {"nerve": run_nerve, "torch": run_torch}
+    nx, tx = nerve.from_numpy(x).requires_grad_(True), torch.from_numpy(x.copy()).requires_grad_(True)
+    ny, ty = fn(F, nx), fn(torch.nn.functional, tx)
+    ng, tg = nerve.ones(*ny.shape), torch.ones(*ty.shape)
+
+    def run_nerve():
+        nx.grad = None
+        fn(F, nx).backward(ng)
+
+    def run_torch():
+        tx.grad = None
+        fn(torch.nn.functional, tx).backward(tg)
+    return {"nerve": run_nerve, "torch": run_torch}
+
+
+def peak_rss_growth(lib, case):
+    """Peak RSS growth (MB) of one forward+backward of `case` in a fresh process running only `lib`."""
+    code = f"""
+import resource, sys, numpy as np
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+from bench_conv import CONVS, conv_arrays, contenders
+import nerve, torch
+nerve.set_num_threads(1); torch.set_num_threads(1)
+name, N, C, H, K, k, s, p, g = CONVS[{case}]
+arrays = conv_arrays(N, C, H, K, k, s, p, g)
+fns = contenders(False, *arrays, s, p, g)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+fns[{lib!r}]()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+    return float(subprocess.check_output([sys.executable, "-c", code], text=True).strip().splitlines()[-1])
+
+
+def main():
+    args = parse_args(__doc__.splitlines()[0], lambda p: p.add_argument(
+        "--memory", action="store_true", help="also measure peak RSS growth per conv case (subprocesses)"))
+    convs = CONVS[:5] if args.quick else CONVS
+    rows = []
+    for threads in args.threads:
+        bench = Bench("conv", threads=threads, repeat=args.repeat, peak_gflops=PEAK_PER_THREAD * threads)
+        for i, (name, N, C, H, K, k, s, p, g) in enumerate(convs):
+            arrays = conv_arrays(N, C, H, K, k, s, p, g)
+            OH = (H + 2 * p - k) // s + 1
+            flops = 2.0 * N * K * OH * OH * (C // g) * k * k
+            for fwd_only in (True, False):
+                label = "fwd" if fwd_only else "fwd+bwd"
+                with bench.case(f"conv {label} {name}", flops=flops * (1 if fwd_only else 3), bar=i < 5) as c:
+                    for lib, fn in contenders(fwd_only, *arrays, s, p, g).items():
+                        c.run(lib, fn)
+        x = np.random.default_rng(0).standard_normal(POOL_SHAPE, np.float32)
+        for name, fn in POOLS:
+            for fwd_only in (True, False):
+                label = "fwd" if fwd_only else "fwd+bwd"
+                with bench.case(f"{name} {label} {POOL_SHAPE}", bytes=x.nbytes * (1 if fwd_only else 2)) as c:
+                    for lib, f in pool_contenders(fwd_only, fn, x).items():
+                        c.run(lib, f)
+        rows += bench.rows
+    bench.rows = rows
+    path = bench.save()
+    if args.memory:
+        mem = []
+        for i, case in enumerate(convs):
+            m = {lib: peak_rss_growth(lib, i) for lib in ("nerve", "torch")}
+            print(f"peak RSS growth, fwd+bwd {case[0]}: nerve {m['nerve']:.0f} MB, torch {m['torch']:.0f} MB")
+            mem.append({"case": case[0], "peak_rss_growth_mb": m})
+        payload = json.loads(path.read_text())
+        payload["memory"] = mem
+        write_atomic(path, json.dumps(payload, indent=1))
+        table = "\n| fwd+bwd case (1 thread) | nerve peak RSS growth MB | torch peak RSS growth MB |\n|---|---|---|\n"
+        table += "".join(f"| {r['case']} | {r['peak_rss_growth_mb']['nerve']:.0f} | "
+                         f"{r['peak_rss_growth_mb']['torch']:.0f} |\n" for r in mem)
+        write_atomic(RESULTS / "conv.md", (RESULTS / "conv.md").read_text() + table)
+    fails = [r for r in rows if r.get("bar") and r["ratio"]["torch"] < 1.0]
+    for r in fails:
+        print(f"below the bar: {r['label']} {r['case']}: {r['ratio']['torch']:.2f}x torch")
+
+
+if __name__ == "__main__":
+    main()

@@ -357,7 +357,7 @@ void backward_weight_direct_k(float* dw, const float* dy, const float* x, const 
               const int64_t g = it / tb, t0 = (it % tb) * mt;
               conv_direct::weight_tile_k_avx512(
                   dwt + (g * depth + t0) * Kgp + kb, Kgp, dyt + (m * G + g) * f.Pv * Kgp + kb, Kgp,
-                  xbuf + m * f.img + g * Cg * f.plane, boff.data() + t0, p0, std::min(f.Pv, p0 + kKc),
+                  xbuf + m * f.img + g * Cg * f.plane, boff.data() + t0, 1, p0, std::min(f.Pv, p0 + kKc),
                   static_cast<int>(std::min<int64_t>(mt, depth - t0)), static_cast<int>(std::min<int64_t>(4, (Kgp - kb) / 16)),
                   true);
             }
@@ -447,10 +447,13 @@ void conv2d_backward_input(T* dx, const T* dy, const T* w, const Conv2dShape& s)
 template <class T>
 void conv2d_backward_weight(T* dw, const T* dy, const T* x, const Conv2dShape& s) {
 #ifdef NERVE_X86_KERNELS
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_direct(s) && conv_algo() != ConvAlgo::kDirect && conv_direct::winograd_suits(s, num_threads()))
+      return conv_direct::winograd_backward_weight_avx512(dw, dy, x, s, conv_algo() == ConvAlgo::kWinograd4 ? 4 : 2);
     if (use_direct(s))
       return s.Kg() >= 16 && s.Cg() * s.R * s.S >= 64 ? backward_weight_direct_k(dw, dy, x, s)
                                                       : backward_weight_direct(dw, dy, x, s);
+  }
 #endif
   backward_weight_gemm(dw, dy, x, s);
 }

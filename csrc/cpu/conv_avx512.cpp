@@ -9,6 +9,8 @@
 // GCC 12's own 512->256 extract intrinsics trip -Wuninitialized on an internal placeholder.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// Keep short loops of vector stores as stores (GCC would call memcpy on a spilled copy).
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
 #include <immintrin.h>
 
 #include <algorithm>
@@ -138,7 +140,7 @@ constexpr WeightTile weight_tile_for(int nt) {
 
 template <int MT, int NV, bool kAccumulate>
 void weight_tile_k(float* dwt, int64_t ldw, const float* dyt, int64_t ldy, const float* xb, const int64_t* boff,
-                   int64_t p0, int64_t p1) {
+                   int64_t ldx, int64_t p0, int64_t p1) {
   __m512 c[MT][NV];
 #pragma GCC unroll 12
   for (int t = 0; t < MT; ++t)
@@ -147,13 +149,14 @@ void weight_tile_k(float* dwt, int64_t ldw, const float* dyt, int64_t ldy, const
   const float* xs[MT];
   for (int t = 0; t < MT; ++t) xs[t] = xb + boff[t];
   const float* d = dyt + p0 * ldy;
-  for (int64_t p = p0; p < p1; ++p, d += ldy) {
+  int64_t q = p0 * ldx;
+  for (int64_t p = p0; p < p1; ++p, d += ldy, q += ldx) {
     __m512 dv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) dv[j] = _mm512_loadu_ps(d + 16 * j);
 #pragma GCC unroll 12
     for (int t = 0; t < MT; ++t) {
-      const __m512 a = _mm512_set1_ps(xs[t][p]);
+      const __m512 a = _mm512_set1_ps(xs[t][q]);
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) c[t][j] = _mm512_fmadd_ps(a, dv[j], c[t][j]);
     }
@@ -167,7 +170,8 @@ void weight_tile_k(float* dwt, int64_t ldw, const float* dyt, int64_t ldy, const
     }
 }
 
-using WeightTileK = void (*)(float*, int64_t, const float*, int64_t, const float*, const int64_t*, int64_t, int64_t);
+using WeightTileK = void (*)(float*, int64_t, const float*, int64_t, const float*, const int64_t*, int64_t, int64_t,
+                             int64_t);
 
 template <int NV, bool kAccumulate, int... MT>
 constexpr WeightTileK pick_weight_k(int mt, std::integer_sequence<int, MT...>) {
@@ -214,8 +218,9 @@ inline void transpose16(__m512 r[16]) {
 }  // namespace
 
 void weight_tile_k_avx512(float* dwt, int64_t ldw, const float* dyt, int64_t ldy, const float* xb,
-                          const int64_t* boff, int64_t p0, int64_t p1, int mt, int nv, bool accumulate) {
-  (accumulate ? pick_weight_k<true>(mt, nv) : pick_weight_k<false>(mt, nv))(dwt, ldw, dyt, ldy, xb, boff, p0, p1);
+                          const int64_t* boff, int64_t ldx, int64_t p0, int64_t p1, int mt, int nv, bool accumulate) {
+  (accumulate ? pick_weight_k<true>(mt, nv) : pick_weight_k<false>(mt, nv))(dwt, ldw, dyt, ldy, xb, boff, ldx, p0,
+                                                                             p1);
 }
 
 void transpose_dy_avx512(float* dyt, int64_t ldt, const float* dy, int64_t ystride, int64_t Kg, int64_t OW,

@@ -27,6 +27,10 @@ int thread_index();  // omp_get_thread_num(), 0 without OpenMP
 bool winograd_suits(const Conv2dShape& s, int threads);
 void winograd_forward_avx512(float* y /* (N,K,OH,OW) */, const float* x /* (N,C,H,W) */,
                              const float* w /* (K,C,3,3) */, const float* bias, const Conv2dShape& s, int m);
+// dw (K,C,3,3) += the weight gradient, through the same transforms (dU = sum over tiles of
+// (A dY A^T) .* (B^T x B), dw = G^T dU G).
+void winograd_backward_weight_avx512(float* dw, const float* dy /* (N,K,OH,OW) */, const float* x /* (N,C,H,W) */,
+                                     const Conv2dShape& s, int m);
 
 constexpr int kMr = 8;   // output channels per forward tile
 constexpr int kNv = 3;   // 16-float vectors per forward tile: kNp flat positions
@@ -61,10 +65,10 @@ void weight_tile_avx512(float* dw, int64_t dw_ks, const float* dy, int64_t dy_ks
 
 // Weight gradient with output channels along the vector, for Kg >= 16 (no final reductions), and
 // the GEMMs of the Winograd path: a micro-tile of broadcast rows times vector columns,
-// dwt[t*ldw + k] (+)= sum_{p0 <= p < p1} xb[boff[t] + p] * dyt[p*ldy + k] for t < mt, k < 16*nv;
+// dwt[t*ldw + k] (+)= sum_{p0 <= p < p1} xb[boff[t] + p*ldx] * dyt[p*ldy + k] for t < mt, k < 16*nv;
 // mt <= 12 when nv <= 2, else mt <= 6; `accumulate` adds to dwt instead of overwriting it.
 void weight_tile_k_avx512(float* dwt, int64_t ldw, const float* dyt, int64_t ldy, const float* xb,
-                          const int64_t* boff, int64_t p0, int64_t p1, int mt, int nv, bool accumulate);
+                          const int64_t* boff, int64_t ldx, int64_t p0, int64_t p1, int mt, int nv, bool accumulate);
 
 // dyt[(oh*Wp + ow)*ldt + k] = dy[k*ystride + oh*OW + ow] for k < Kg, ow < OW, oh in [oh0, oh1), and zero
 // for k in [Kg, ldt) and for the positions ow in [OW, Wp): dy transposed onto the flat positions.

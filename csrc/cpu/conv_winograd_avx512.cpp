@@ -14,6 +14,9 @@
 // GCC 12's own AVX-512 shuffle intrinsics trip -Wmaybe-uninitialized on an internal placeholder.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// Keep short loops of vector stores as stores: GCC would turn them into memcpy calls (rep movs)
+// from a spilled copy of the registers.
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
 #include <immintrin.h>
 
 #include <algorithm>
@@ -40,7 +43,7 @@ struct Geo {
 };
 
 // In-register transpose of 16 rows of 16 floats (the same as conv_avx512.cpp's).
-inline void transpose16(__m512 r[16]) {
+__attribute__((always_inline)) inline void transpose16(__m512 r[16]) {
   __m512 t[16];
   for (int i = 0; i < 16; i += 2) {
     t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
@@ -123,6 +126,37 @@ inline void g3_4(const __m512 g[3], __m512 u[4]) {
   u[3] = g[2];
 }
 
+// The weight gradient runs the transforms backwards: z = A y (output tile to product tile) and
+// r = G^T u (product tile to filter).
+inline void a4(const __m512 y[2], __m512 z[4]) {
+  z[0] = y[0];
+  z[1] = _mm512_add_ps(y[0], y[1]);
+  z[2] = _mm512_sub_ps(y[0], y[1]);
+  z[3] = _mm512_sub_ps(_mm512_setzero_ps(), y[1]);
+}
+inline void gt4(const __m512 u[4], __m512 r[3]) {
+  const __m512 s = _mm512_mul_ps(c(0.5f), _mm512_add_ps(u[1], u[2]));
+  r[0] = _mm512_add_ps(u[0], s);
+  r[1] = _mm512_mul_ps(c(0.5f), _mm512_sub_ps(u[1], u[2]));
+  r[2] = _mm512_add_ps(s, u[3]);
+}
+inline void a6(const __m512 y[4], __m512 z[6]) {
+  const __m512 e = _mm512_add_ps(y[0], y[2]), o = _mm512_add_ps(y[1], y[3]);
+  z[0] = y[0];
+  z[1] = _mm512_add_ps(e, o);
+  z[2] = _mm512_sub_ps(e, o);
+  z[3] = _mm512_fmadd_ps(c(8), y[3], _mm512_fmadd_ps(c(4), y[2], _mm512_fmadd_ps(c(2), y[1], y[0])));
+  z[4] = _mm512_fnmadd_ps(c(0.125f), y[3], _mm512_fmadd_ps(c(0.25f), y[2], _mm512_fnmadd_ps(c(0.5f), y[1], y[0])));
+  z[5] = y[3];
+}
+inline void gt6(const __m512 u[6], __m512 r[3]) {
+  const __m512 s = _mm512_add_ps(u[1], u[2]), d = _mm512_sub_ps(u[2], u[1]);
+  r[0] = _mm512_fnmadd_ps(c(16.f / 15), u[4], _mm512_fmadd_ps(c(1.f / 15), u[3], _mm512_fmadd_ps(c(1.f / 3), d, u[0])));
+  r[1] = _mm512_fmadd_ps(c(8.f / 15), u[4], _mm512_fmadd_ps(c(2.f / 15), u[3], _mm512_mul_ps(c(-1.f / 3), s)));
+  r[2] = _mm512_add_ps(_mm512_fnmadd_ps(c(4.f / 15), u[4], _mm512_fmadd_ps(c(4.f / 15), u[3], _mm512_mul_ps(c(1.f / 3), d))),
+                       u[5]);
+}
+
 // The 1-D transforms of F(M x M, 3x3), N = M + 2.
 template <int M>
 struct Wino;
@@ -132,6 +166,8 @@ struct Wino<4> {
   static void bt(const __m512* d, __m512* v) { bt6(d, v); }
   static void at(const __m512* m, __m512* y) { at6(m, y); }
   static void g(const __m512* g, __m512* u) { g3(g, u); }
+  static void a(const __m512* y, __m512* z) { a6(y, z); }
+  static void gt(const __m512* u, __m512* r) { gt6(u, r); }
 };
 template <>
 struct Wino<2> {
@@ -139,6 +175,8 @@ struct Wino<2> {
   static void bt(const __m512* d, __m512* v) { bt4(d, v); }
   static void at(const __m512* m, __m512* y) { at4(m, y); }
   static void g(const __m512* g, __m512* u) { g3_4(g, u); }
+  static void a(const __m512* y, __m512* z) { a4(y, z); }
+  static void gt(const __m512* u, __m512* r) { gt4(u, r); }
 };
 
 // U[xi][c][k0 + i] = (G g G^T)[xi] of filter (k0 + i, c) for 16 output channels and every c. The
@@ -178,31 +216,56 @@ void transform_weights(float* U, const float* w, int64_t k0, int64_t K, int64_t 
   }
 }
 
-// X16[cb][hp][wp][16] = x[cb*16 + i][hp - pt][wp - pl], zero outside the input (and past C).
-void pack_input(float* X16, const float* x, const Conv2dShape& s, const Geo& g) {
+// Xb[cb][hp][wp][16] = x[cb*16 + i][hp - pt][wp - pl] for hp < Hb, wp < Wb: C planes of H x W to the
+// channel-blocked layout, zero outside the planes (and past C).
+void pack_blocked(float* Xb, const float* x, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t Cp,
+                  int64_t Hb, int64_t Wb) {
+  // Which of the 16 columns of each column block lie inside the plane: the same for every row.
+  const int64_t nwb = (Wb + 15) / 16;
+  __mmask16 colm[64];
+  uint16_t* wm = nwb <= 64 ? nullptr : new uint16_t[nwb];
+  auto colmask = [&](int64_t wb) -> __mmask16 { return wm ? wm[wb] : colm[wb]; };
+  for (int64_t wb = 0; wb < nwb; ++wb) {
+    unsigned m = 0;
+    for (int l = 0; l < 16; ++l) {
+      const int64_t iw = wb * 16 + l - pl;
+      m |= (wb * 16 + l < Wb && iw >= 0 && iw < W) ? 1u << l : 0u;
+    }
+    if (wm) wm[wb] = static_cast<uint16_t>(m);
+    else colm[wb] = static_cast<__mmask16>(m);
+  }
   __m512 r[16];
-  for (int64_t cb = 0; cb < g.Cp / 16; ++cb)
-    for (int64_t hp = 0; hp < g.Hb; ++hp) {
-      float* dst = X16 + (cb * g.Hb + hp) * g.Wb * 16;
-      const int64_t ih = hp - s.pt;
-      if (ih < 0 || ih >= s.H) {
-        std::memset(dst, 0, sizeof(float) * g.Wb * 16);
+  for (int64_t cb = 0; cb < Cp / 16; ++cb) {
+    // Channels past C load nothing (mask 0) from a harmless address.
+    const float* row[16];
+    __mmask16 chm[16];
+    for (int i = 0; i < 16; ++i) {
+      const bool ok = cb * 16 + i < C;
+      row[i] = ok ? x + (cb * 16 + i) * H * W : x;
+      chm[i] = ok ? 0xFFFF : 0;
+    }
+    for (int64_t hp = 0; hp < Hb; ++hp) {
+      float* dst = Xb + (cb * Hb + hp) * Wb * 16;
+      const int64_t ih = hp - pt;
+      if (ih < 0 || ih >= H) {
+        std::memset(dst, 0, sizeof(float) * Wb * 16);
         continue;
       }
-      for (int64_t w0 = 0; w0 < g.Wb; w0 += 16) {
-        const int64_t n = std::min<int64_t>(16, g.Wb - w0), iw0 = w0 - s.pl;
-        unsigned m = 0;
-        for (int l = 0; l < n; ++l) m |= (iw0 + l >= 0 && iw0 + l < s.W) ? 1u << l : 0u;
-        for (int i = 0; i < 16; ++i) {
-          const int64_t ch = cb * 16 + i;
-          // Masked-off lanes are never touched, so the address may lie before the row.
-          r[i] = ch < s.C && m ? _mm512_maskz_loadu_ps(static_cast<__mmask16>(m), x + (ch * s.H + ih) * s.W + iw0)
-                               : _mm512_setzero_ps();
-        }
+      for (int64_t wb = 0; wb < nwb; ++wb) {
+        const __mmask16 m = colmask(wb);
+        const int64_t off = ih * W + wb * 16 - pl;  // masked-off lanes are never read, even before the row
+        for (int i = 0; i < 16; ++i) r[i] = _mm512_maskz_loadu_ps(m & chm[i], row[i] + (chm[i] ? off : 0));
         transpose16(r);
-        for (int l = 0; l < n; ++l) _mm512_storeu_ps(dst + (w0 + l) * 16, r[l]);
+        const int64_t n = std::min<int64_t>(16, Wb - wb * 16);
+        for (int l = 0; l < n; ++l) _mm512_storeu_ps(dst + (wb * 16 + l) * 16, r[l]);
       }
     }
+  }
+  delete[] wm;
+}
+
+void pack_input(float* X16, const float* x, const Conv2dShape& s, const Geo& g) {
+  pack_blocked(X16, x, s.C, s.H, s.W, s.pt, s.pl, g.Cp, g.Hb, g.Wb);
 }
 
 // V[xi][t - ta][c] = (B^T d B)[xi] for the chunk's tiles t in [ta, tb) (tile t is tile t % T1 of
@@ -320,7 +383,7 @@ void forward(float* y, const float* x, const float* w, const float* bias, const 
           for (int64_t k0 = 0; k0 < g.Kp; k0 += 64)
             for (int64_t t = 0; t < nbt; t += mt)
               weight_tile_k_avx512(Mx + (xi * nbt + t) * g.Kp + k0, g.Kp, U + xi * s.C * g.Kp + k0, g.Kp,
-                                   V + (xi * nbt + t) * g.Cp, boff, 0, s.C,
+                                   V + (xi * nbt + t) * g.Cp, boff, 1, 0, s.C,
                                    static_cast<int>(std::min<int64_t>(mt, nbt - t)),
                                    static_cast<int>(std::min<int64_t>(4, (g.Kp - k0) / 16)), false);
         output_transform<M>(Y16, Mx, bias, s.K, ta, tb, g);
@@ -328,6 +391,114 @@ void forward(float* y, const float* x, const float* w, const float* bias, const 
       for (int64_t i = 0; i < nb; ++i)
         unpack_output(y + (n0 + i) * s.K * s.OH * s.OW, Y16 + i * g.Kp * M * M * g.T1, s, g);
     }
+  }
+}
+
+// Z[xi][t - ta][k] = (A dY A^T)[xi] for the chunk's tiles t in [ta, tb), from the blocked output
+// gradient dY16[kb][oh][ow][16] (zero past the outputs); Z's planes hold tb - ta tiles.
+template <int M>
+void dy_transform(float* Z, const float* dY16, int64_t ta, int64_t tb, const Geo& g) {
+  constexpr int N = Wino<M>::N;
+  const int64_t OHb = M * g.TH, OWb = M * g.TW, TW = g.TW, T1 = g.T1, Kp = g.Kp, plane = (tb - ta) * Kp;
+  const int64_t img = Kp * OHb * OWb;
+  __m512 tmp[M][N];
+  for (int64_t t = ta; t < tb; ++t) {
+    const int64_t th = (t % T1) / TW, tw = (t % T1) % TW;
+    for (int64_t kb = 0; kb < Kp / 16; ++kb) {
+      const float* in = dY16 + (t / T1) * img + ((kb * OHb + M * th) * OWb + M * tw) * 16;
+      for (int a = 0; a < M; ++a) {
+        __m512 y[M];
+        for (int b = 0; b < M; ++b) y[b] = _mm512_loadu_ps(in + (a * OWb + b) * 16);
+        Wino<M>::a(y, tmp[a]);
+      }
+      float* out = Z + (t - ta) * Kp + kb * 16;
+      for (int j = 0; j < N; ++j) {
+        __m512 y[M], z[N];
+        for (int a = 0; a < M; ++a) y[a] = tmp[a][j];
+        Wino<M>::a(y, z);
+        for (int i = 0; i < N; ++i) _mm512_storeu_ps(out + (i * N + j) * plane, z[i]);
+      }
+    }
+  }
+}
+
+// dw[k][c][r][s] += (G^T dU G)[r][s] with dU[xi][k][c] summed over the `parts` per-thread copies.
+template <int M>
+void weight_back_transform(float* dw, const float* dU, int64_t parts, int64_t part, int64_t k, int64_t K, int64_t C,
+                           int64_t Cp) {
+  constexpr int N = Wino<M>::N;
+  alignas(64) float buf[9][16];
+  for (int64_t c0 = 0; c0 < C; c0 += 16) {
+    __m512 u[N][N];
+    for (int xi = 0; xi < N * N; ++xi) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t q = 0; q < parts; ++q) acc = _mm512_add_ps(acc, _mm512_loadu_ps(dU + q * part + (xi * K + k) * Cp + c0));
+      u[xi / N][xi % N] = acc;
+    }
+    __m512 t[N][3];
+    for (int i = 0; i < N; ++i) Wino<M>::gt(u[i], t[i]);  // t = dU G
+    for (int sx = 0; sx < 3; ++sx) {
+      __m512 col[N], r[3];
+      for (int i = 0; i < N; ++i) col[i] = t[i][sx];
+      Wino<M>::gt(col, r);  // r[rr] = (G^T dU G)[rr][sx]
+      for (int rr = 0; rr < 3; ++rr) _mm512_store_ps(buf[rr * 3 + sx], r[rr]);
+    }
+    for (int64_t i = 0; i < std::min<int64_t>(16, C - c0); ++i)
+      for (int rs = 0; rs < 9; ++rs) dw[(k * C + c0 + i) * 9 + rs] += buf[rs][i];
+  }
+}
+
+template <int M>
+void backward_weight(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
+  constexpr int NN = Wino<M>::N * Wino<M>::N;
+  const Geo g(s, M);
+  const int nt = num_threads();
+  const int64_t OHb = M * g.TH, OWb = M * g.TW;
+  const int64_t target = kTargetTiles * 16 / (M * M);
+  const int64_t nimg = std::max<int64_t>(1, std::min((target + g.T1 - 1) / g.T1, (s.N + nt - 1) / nt));
+  const int64_t chunks = (s.N + nimg - 1) / nimg, T = nimg * g.T1;
+  const int64_t l2_tiles = kL2Bytes / (NN * 4 * (g.Cp + g.Kp));
+  const int64_t Tb = std::min(T, l2_tiles >= 24 ? l2_tiles / 12 * 12 : T);
+  const int64_t x16 = nimg * g.Cp * g.Hb * g.Wb, y16 = nimg * g.Kp * OHb * OWb;
+  const int64_t v = NN * Tb * g.Cp, z = NN * Tb * g.Kp, du = NN * s.K * g.Cp;
+  const int64_t per_thread = x16 + y16 + v + z;
+  float* dU = scratch(3, nt * du);  // one copy per thread, summed at the end
+  float* buf = scratch(4, nt * per_thread);
+  const int mt = g.Cp <= 32 ? 12 : 6;  // output channels per GEMM micro-tile (24 accumulators)
+  const int64_t koff[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+#pragma omp parallel num_threads(nt)
+  {
+#pragma omp for schedule(static)
+    for (int q = 0; q < nt; ++q) std::memset(dU + q * du, 0, sizeof(float) * du);
+#pragma omp for schedule(static)
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      float* X16 = buf + thread_index() * per_thread;
+      float* dY16 = X16 + x16;
+      float* V = dY16 + y16;
+      float* Z = V + v;
+      float* dUt = dU + thread_index() * du;
+      const int64_t n0 = chunk * nimg, nb = std::min(nimg, s.N - n0), Tc = nb * g.T1;
+      for (int64_t i = 0; i < nb; ++i) {
+        pack_input(X16 + i * g.Cp * g.Hb * g.Wb, x + (n0 + i) * s.C * s.H * s.W, s, g);
+        pack_blocked(dY16 + i * g.Kp * OHb * OWb, dy + (n0 + i) * s.K * s.OH * s.OW, s.K, s.OH, s.OW, 0, 0, g.Kp,
+                     OHb, OWb);
+      }
+      for (int64_t ta = 0; ta < Tc; ta += Tb) {
+        const int64_t tb = std::min(Tc, ta + Tb), nbt = tb - ta;
+        input_transform<M>(V, X16, ta, tb, g);
+        dy_transform<M>(Z, dY16, ta, tb, g);
+        // dU[xi] (K x C) += Z[xi]^T (K x tiles) V[xi] (tiles x C)
+        for (int64_t xi = 0; xi < NN; ++xi)
+          for (int64_t c0 = 0; c0 < g.Cp; c0 += 64)
+            for (int64_t k0 = 0; k0 < s.K; k0 += mt)
+              weight_tile_k_avx512(dUt + (xi * s.K + k0) * g.Cp + c0, g.Cp, V + xi * nbt * g.Cp + c0, g.Cp,
+                                   Z + xi * nbt * g.Kp + k0, koff, g.Kp, 0, nbt,
+                                   static_cast<int>(std::min<int64_t>(mt, s.K - k0)),
+                                   static_cast<int>(std::min<int64_t>(4, (g.Cp - c0) / 16)), true);
+      }
+    }
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < s.K; ++k) weight_back_transform<M>(dw, dU, nt, du, k, s.K, s.C, g.Cp);
   }
 }
 
@@ -342,6 +513,15 @@ void winograd_forward_avx512(float* y, const float* x, const float* w, const flo
                              int m) {
   if (m == 4) forward<4>(y, x, w, bias, s);
   else forward<2>(y, x, w, bias, s);
+}
+
+}  // namespace nerve::conv_direct
+
+namespace nerve::conv_direct {
+
+void winograd_backward_weight_avx512(float* dw, const float* dy, const float* x, const Conv2dShape& s, int m) {
+  if (m == 4) backward_weight<4>(dw, dy, x, s);
+  else backward_weight<2>(dw, dy, x, s);
 }
 
 }  // namespace nerve::conv_direct

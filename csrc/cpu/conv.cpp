@@ -213,16 +213,40 @@ void backward_weight_gemm(T* dw, const T* dy, const T* x, const Conv2dShape& s) 
 using conv_direct::kMr;
 using conv_direct::kNp;
 
-// Geometry of the zero-padded flat copy of one image. A row is pl zeros, the W inputs, then zeros
-// up to Wp. The right padding of a row and the left padding of the next are the same zeros, so Wp
-// needs only max(pl, pr) columns beyond W (and at least OW): fewer wasted flat positions.
+// Geometry of the zero-padded flat copy of one image.
+// Stride 1: a row is pl zeros, the W inputs, then zeros up to Wp. The right padding of a row and the
+// left padding of the next are the same zeros, so Wp needs only max(pl, pr) columns beyond W (and
+// at least OW): fewer wasted flat positions.
+// Stride sh x sw: the padded input is split into phase planes Q_ab[i][j] = xpad[i*sh + a][j*sw + b]
+// (only the phases some tap reads), so output (oh, ow) reads tap (r, s) at Q[oh + r*dh/sh][ow +
+// s*dw/sw] of phase (r*dh % sh, s*dw % sw): again a fixed offset from p = oh*Wp + ow, and the
+// direct kernels need no change.
 struct Flat {
-  int64_t Hp, Wp, plane, img, Pv, L;
-  explicit Flat(const Conv2dShape& s)
-      : Hp(s.H + s.pt + s.pb),
-        Wp(s.W + std::max({s.pl, s.pr, s.pl + s.pr - s.dw * (s.S - 1)})),
-        plane(Hp * Wp),
-        img(ceil_div(s.C * plane + (s.S - 1) * s.dw + 2 * kNp, 16) * 16), Pv(s.OH * Wp), L(ceil_div(Pv, 16) * 16) {}
+  int64_t Hp, Wp;        // rows and row width of a (phase) plane
+  int64_t qplane;        // Hp * Wp
+  std::vector<int> slot;  // phase (a*sw + b) -> its plane among the channel's, -1 when unread
+  int64_t nphase;         // phase planes per channel
+  int64_t plane, img, Pv, L;
+
+  explicit Flat(const Conv2dShape& s) : slot(s.sh * s.sw, -1), nphase(0) {
+    if (s.sh == 1 && s.sw == 1) {
+      Hp = s.H + s.pt + s.pb;
+      Wp = s.W + std::max({s.pl, s.pr, s.pl + s.pr - s.dw * (s.S - 1)});
+    } else {
+      Hp = s.OH + (s.R - 1) * s.dh / s.sh;
+      Wp = s.OW + (s.S - 1) * s.dw / s.sw;
+    }
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t t = 0; t < s.S; ++t) {
+        int& k = slot[(r * s.dh % s.sh) * s.sw + t * s.dw % s.sw];
+        if (k < 0) k = static_cast<int>(nphase++);
+      }
+    qplane = Hp * Wp;
+    plane = nphase * qplane;
+    img = ceil_div(s.C * plane + (s.S - 1) * s.dw + 2 * kNp, 16) * 16;
+    Pv = s.OH * Wp;
+    L = ceil_div(Pv, 16) * 16;
+  }
 
   // Tap (c, r, s) of a group lies boff[t] floats after the flat output position.
   std::vector<int64_t> taps(const Conv2dShape& s) const {
@@ -230,13 +254,22 @@ struct Flat {
     boff.reserve(s.Cg() * s.R * s.S);
     for (int64_t c = 0; c < s.Cg(); ++c)
       for (int64_t r = 0; r < s.R; ++r)
-        for (int64_t t = 0; t < s.S; ++t) boff.push_back(c * plane + r * s.dh * Wp + t * s.dw);
+        for (int64_t t = 0; t < s.S; ++t) {
+          const int64_t ph = slot[(r * s.dh % s.sh) * s.sw + t * s.dw % s.sw];
+          boff.push_back(c * plane + ph * qplane + r * s.dh / s.sh * Wp + t * s.dw / s.sw);
+        }
     return boff;
   }
 
-  // Plane c of a padded image; the plane after the last one also zeroes the slack behind it.
+  // Channel c of a padded image; the last channel also zeroes the slack behind it.
   void pad_plane(float* img_base, const float* x_img, int64_t c, const Conv2dShape& s) const {
-    pad(img_base + c * plane, x_img + c * s.H * s.W, s);
+    const float* src = x_img + c * s.H * s.W;
+    float* dst = img_base + c * plane;
+    if (s.sh == 1 && s.sw == 1) pad(dst, src, s);
+    else
+      for (int64_t a = 0; a < s.sh; ++a)
+        for (int64_t b = 0; b < s.sw; ++b)
+          if (slot[a * s.sw + b] >= 0) pad_phase(dst + slot[a * s.sw + b] * qplane, src, a, b, s);
     if (c == s.C - 1) std::memset(img_base + s.C * plane, 0, sizeof(float) * (img - s.C * plane));
   }
 
@@ -253,6 +286,23 @@ struct Flat {
       std::memset(d, 0, sizeof(float) * w0);
       std::memcpy(d + w0, src + h * s.W + (w0 - s.pl), sizeof(float) * (w1 - w0));
       std::memset(d + w1, 0, sizeof(float) * (Wp - w1));
+    }
+  }
+
+  // dst[i][j] = xpad[i*sh + a][j*sw + b]: phase (a, b) of the zero-padded input.
+  void pad_phase(float* dst, const float* src, int64_t a, int64_t b, const Conv2dShape& s) const {
+    for (int64_t i = 0; i < Hp; ++i) {
+      float* d = dst + i * Wp;
+      const int64_t h = i * s.sh + a - s.pt;
+      if (h < 0 || h >= s.H) {
+        std::memset(d, 0, sizeof(float) * Wp);
+        continue;
+      }
+      const float* row = src + h * s.W;
+      for (int64_t j = 0; j < Wp; ++j) {
+        const int64_t w = j * s.sw + b - s.pl;
+        d[j] = (w >= 0 && w < s.W) ? row[w] : 0.f;
+      }
     }
   }
 };
@@ -411,13 +461,13 @@ void backward_weight_direct(float* dw, const float* dy, const float* x, const Co
   }
 }
 
-bool use_direct(const Conv2dShape& s) {
-  return isa() == Isa::avx512 && conv_algo() != ConvAlgo::kGemm && s.sh == 1 && s.sw == 1;
-}
+// Forward and weight gradient run direct at any stride (through phase planes).
+bool use_direct(const Conv2dShape& s) { return isa() == Isa::avx512 && conv_algo() != ConvAlgo::kGemm; }
 
-// The input gradient's convolution has padding dil*(k-1) - pad: it must not be negative (cropping).
+// The input gradient runs as a stride-1 convolution with padding dil*(k-1) - pad, which must not be
+// negative (cropping); strided input gradients run im2col+GEMM (col2im).
 bool use_direct_input(const Conv2dShape& s) {
-  return use_direct(s) && s.pt <= s.dh * (s.R - 1) && s.pb <= s.dh * (s.R - 1) && s.pl <= s.dw * (s.S - 1) &&
+  return use_direct(s) && s.sh == 1 && s.sw == 1 && s.pt <= s.dh * (s.R - 1) && s.pb <= s.dh * (s.R - 1) && s.pl <= s.dw * (s.S - 1) &&
          s.pr <= s.dw * (s.S - 1);
 }
 #endif

@@ -1,12 +1,13 @@
 // conv.cpp — conv2d forward / input-grad / weight-grad / bias-grad drivers and the naive oracle.
 //
-// Two algorithms, picked per call:
-//  * direct (float32, stride 1, AVX-512): each image is zero-padded into a flat buffer and the
-//    micro-kernels of conv_avx512.cpp read the taps at fixed offsets (conv_direct.h). The input
-//    gradient of a stride-1 convolution is itself a stride-1 convolution (flipped, transposed
-//    weights, padding dil*(k-1) - pad), so it runs on the same kernel.
-//  * im2col + nerve::gemm (any stride, float64, other ISAs): the im2col matrix is built for at most
-//    kColChunk elements of one image at a time, so its buffer stays small for big inputs.
+// Three algorithms, picked per call (see ConvAlgo in conv.h):
+//  * Winograd (float32, AVX-512, 3x3 stride 1, conv_winograd_avx512.cpp) for all three passes.
+//  * direct (float32, AVX-512): each image is zero-padded into a flat buffer (phase planes when
+//    strided) and the micro-kernels of conv_avx512.cpp read the taps at fixed offsets
+//    (conv_direct.h). The input gradient of a stride-1 convolution is itself a stride-1 convolution
+//    (flipped, transposed weights, padding dil*(k-1) - pad), so it runs on the forward kernels.
+//  * im2col + nerve::gemm (float64, other ISAs, strided input gradients): the im2col matrix is
+//    built for at most kColChunk elements of one image at a time, so its buffer stays small.
 // Threads split images (or pixel panels / weight tiles); each thread owns its scratch buffers.
 #include "conv.h"
 

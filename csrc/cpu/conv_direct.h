@@ -1,12 +1,12 @@
-// conv_direct.h — internal: the "flat row" direct convolution shared by conv.cpp (drivers) and
-// conv_avx512.cpp (micro-kernels).
+// conv_direct.h — internal: the "flat row" direct convolution shared by conv.cpp (drivers),
+// conv_avx512.cpp (micro-kernels) and conv_winograd_avx512.cpp (which reuses the GEMM micro-tile).
 //
-// A stride-1 convolution of one image reads its input through a zero-padded copy xflat (C planes of
-// Hp x Wp, one after another). Output position (oh, ow) is computed at flat position p = oh*Wp + ow,
-// and tap (c, r, s) is then the fixed offset boff = c*plane + r*dh*Wp + s*dw from p: the convolution
-// becomes a GEMM whose B operand is read straight from xflat, no im2col. Positions with ow >= OW
-// (the last Wp - OW of every row) are computed and dropped at the store; that waste is
-// (Wp - OW) / Wp, small for the usual kernel sizes.
+// A convolution of one image reads its input through a zero-padded copy xflat (C planes of Hp x Wp,
+// one after another; strided convolutions split each into phase planes, see Flat in conv.cpp).
+// Output position (oh, ow) is computed at flat position p = oh*Wp + ow, and tap (c, r, s) is then a
+// fixed offset boff from p: the convolution becomes a GEMM whose B operand is read straight from
+// xflat, no im2col. Positions with ow >= OW (the last Wp - OW of every row) are computed and dropped
+// at the store; that waste is (Wp - OW) / Wp, small for the usual kernel sizes.
 #pragma once
 #include <cstdint>
 
@@ -17,7 +17,7 @@ namespace nerve::conv_direct {
 // Scratch that outlives the call, one set per calling thread (the GIL is released, so Python
 // threads may convolve at once). Fresh multi-MB vectors would come from mmap and be page-faulted
 // in on every call; these grow to the largest request and stay. Contents are garbage.
-// Slots: 0-2 direct drivers, 3-4 Winograd (which runs inside backward_input's slot-2 use).
+// Slots: 0-2 the direct drivers, 3-4 Winograd (which may run inside backward_input's use of slot 2).
 constexpr int kScratchSlots = 5;
 float* scratch(int slot, int64_t n);
 int thread_index();  // omp_get_thread_num(), 0 without OpenMP

@@ -120,19 +120,25 @@ def pool_contenders(fwd_only, fn, x):
 
 
 def peak_rss_growth(lib, case):
-    """Peak RSS growth (MB) of one forward+backward of `case` in a fresh process running only `lib`."""
+    """Peak RSS growth (MB) of one forward+backward of `case` in a fresh process running only `lib`.
+
+    Reads VmHWM from /proc: getrusage's ru_maxrss survives exec, so a child of this (large) process
+    would report the parent's peak."""
     code = f"""
-import resource, sys, numpy as np
+import sys, numpy as np
 sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
 from bench_conv import CONVS, conv_arrays, contenders
 import nerve, torch
+def hwm():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
 nerve.set_num_threads(1); torch.set_num_threads(1)
 name, N, C, H, K, k, s, p, g = CONVS[{case}]
 arrays = conv_arrays(N, C, H, K, k, s, p, g)
 fns = contenders(False, *arrays, s, p, g)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = hwm()
 fns[{lib!r}]()
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+print((hwm() - before) / 1024)
 """
     return float(subprocess.check_output([sys.executable, "-c", code], text=True).strip().splitlines()[-1])
 

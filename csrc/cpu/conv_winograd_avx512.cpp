@@ -344,14 +344,21 @@ void unpack_output(float* y, const float* Y16, const Conv2dShape& s, const Geo& 
       }
 }
 
+// Images per chunk: near `want`, with every thread getting the same number of chunks (the threads
+// own whole chunks, so an odd split would leave one thread idle at the end).
+int64_t images_per_chunk(int64_t N, int nt, int64_t want) {
+  const int64_t per_thread = (N + nt - 1) / nt;
+  const int64_t chunks = (per_thread + std::max<int64_t>(want, 1) - 1) / std::max<int64_t>(want, 1);
+  return (per_thread + chunks - 1) / chunks;
+}
+
 template <int M>
 void forward(float* y, const float* x, const float* w, const float* bias, const Conv2dShape& s) {
   constexpr int NN = Wino<M>::N * Wino<M>::N;
   const Geo g(s, M);
   const int nt = num_threads();
-  // Images per chunk: about kTargetTiles tiles, but at least one chunk per thread.
   const int64_t target = kTargetTiles * 16 / (M * M);
-  const int64_t nimg = std::max<int64_t>(1, std::min((target + g.T1 - 1) / g.T1, (s.N + nt - 1) / nt));
+  const int64_t nimg = images_per_chunk(s.N, nt, (target + g.T1 - 1) / g.T1);
   const int64_t chunks = (s.N + nimg - 1) / nimg, T = nimg * g.T1;
   // Tiles per transform-GEMM-transform pass: few enough that V and M stay in L2 when the channels
   // allow it; with many channels the whole chunk, so each U[xi] panel serves many tiles.
@@ -455,7 +462,7 @@ void backward_weight(float* dw, const float* dy, const float* x, const Conv2dSha
   const int nt = num_threads();
   const int64_t OHb = M * g.TH, OWb = M * g.TW;
   const int64_t target = kTargetTiles * 16 / (M * M);
-  const int64_t nimg = std::max<int64_t>(1, std::min((target + g.T1 - 1) / g.T1, (s.N + nt - 1) / nt));
+  const int64_t nimg = images_per_chunk(s.N, nt, (target + g.T1 - 1) / g.T1);
   const int64_t chunks = (s.N + nimg - 1) / nimg, T = nimg * g.T1;
   const int64_t l2_tiles = kL2Bytes / (NN * 4 * (g.Cp + g.Kp));
   const int64_t Tb = std::min(T, l2_tiles >= 24 ? l2_tiles / 12 * 12 : T);

@@ -51,13 +51,17 @@ def set_threads(n: int) -> None:
 
 
 def time_interleaved(fns: Dict[str, Callable[[], object]], *, repeat: int = 15, warmup: int = 3,
-                     min_time: float = 0.02, sync: Optional[Callable[[], None]] = None) -> Dict[str, List[float]]:
+                     min_time: float = 0.02, sync: Optional[Callable[[], None]] = None,
+                     settle: Optional[Callable[[], None]] = None) -> Dict[str, List[float]]:
     """Times each callable, interleaved, and returns per-call seconds for each of `repeat` rounds.
 
     A round calls each function `inner` times in a row (inner is chosen during warm-up so one
     round of the slowest-changing function lasts at least min_time) and records the mean call.
+    `settle`, when given, runs untimed before each contender's batch (e.g. a pause that lets the
+    previous contender's spinning worker threads go to sleep).
     """
     sync = sync or (lambda: None)
+    settle = settle or (lambda: None)
     inner = {}
     for name, fn in fns.items():
         for _ in range(warmup):
@@ -75,6 +79,7 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], *, repeat: int = 15, 
             order.reverse()  # neither contender always runs right after the other
         for name, fn in order:
             n = inner[name]
+            settle()
             sync()
             t0 = time.perf_counter()
             for _ in range(n):
@@ -113,9 +118,10 @@ class Bench:
 
     def __init__(self, name: str, *, threads: Optional[int] = None, peak_gflops: Optional[float] = None,
                  repeat: int = 15, min_time: float = 0.02, reference: str = "nerve", sync=None,
-                 label: Optional[str] = None, quiet: bool = False):
+                 label: Optional[str] = None, quiet: bool = False, settle=None):
         self.name, self.threads, self.peak = name, threads, peak_gflops
         self.repeat, self.min_time, self.reference, self.sync = repeat, min_time, reference, sync
+        self.settle = settle
         self.label = label or (f"{threads} thread{'s' if threads != 1 else ''}" if threads else "")
         self.quiet = quiet
         self.rows: List[dict] = []
@@ -126,7 +132,8 @@ class Bench:
     def case(self, name: str, *, flops: Optional[float] = None, bytes: Optional[float] = None, **extra):
         c = Case(name, flops, bytes, extra=extra)
         yield c
-        times = time_interleaved(c.fns, repeat=self.repeat, min_time=self.min_time, sync=self.sync)
+        times = time_interleaved(c.fns, repeat=self.repeat, min_time=self.min_time, sync=self.sync,
+                                 settle=self.settle)
         c.medians = {k: statistics.median(v) for k, v in times.items()}
         row = c.row(self.peak)
         row["threads"] = self.threads

@@ -1,53 +1,286 @@
-// gemm.cpp — blocked, threaded GEMM (correct on any strides) and gemm_naive, its oracle.
+// gemm.cpp — the GEMM driver (BLIS-style packing, threading, batching), the portable back end and
+// gemm_naive, the oracle. Micro-kernels for AVX2 / AVX-512 live in gemm_avx2.cpp / gemm_avx512.cpp.
 //
-// This is the foundation's kernel: B is packed into contiguous k x n blocks so the inner loop
-// streams unit-stride rows that the compiler vectorises; threads split the rows of C.
+// For each slab of depth kc (up to 512), the team first packs the slab of A (mb x kc, in mr-row panels)
+// and of B (kc x nb, in nr-column panels) into shared buffers, then computes C tile by tile:
+// a task is a block of A panels x a block of B panels (512 KiB, sized to stay in L2 while each
+// A panel, in L1, sweeps across it). Tasks are handed out through an atomic
+// counter, so a core slowed by another process's threads does less of the work rather than making
+// the other wait; every tile is still computed by one kernel call in one fixed order, so results do
+// not depend on the schedule. Packing reads A and B through their strides, so the four transpose
+// cases, sliced views and broadcast batches never need a materialised copy.
 #include "gemm.h"
 
 #include <algorithm>
-#include <vector>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <thread>
 
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+#include "../core/cpu_features.h"
 #include "../core/parallel.h"
+#include "gemm_arch.h"
+#include "gemm_impl.h"
 
 namespace nerve {
 namespace {
 
-constexpr int64_t kKc = 256;  // depth of a packed block of B
-constexpr int64_t kNc = 512;  // width of a packed block of B
-constexpr int64_t kMr = 4;    // rows of C updated together
+constexpr int64_t kSlabRows = 4096;          // cap on the rows of A (and columns of B) packed at once
+constexpr int64_t kL2Block = 512 * 1024;     // bytes of packed B one task sweeps over (half of L2)
+constexpr double kFlopsPerThread = 3.0e6;    // below this much work per thread, extra threads cost more than they give
+constexpr double kBatchSplitFlops = 6.4e7;   // matrices smaller than this go one per thread in batched calls
 
-// C rows [i0, i1) of one matrix: C = beta*C first, then += alpha * A @ B block by block.
+// ---- the portable back end ----------------------------------------------------------------------
+
+template <class T, int MR, int NR>
+GemmArch<T> portable_arch() {
+  constexpr int64_t KC = 256;
+  GemmArch<T> a{"generic", MR, NR, KC, {}, pack_a_portable<T, MR, KC>, pack_b_portable<T, NR>};
+  for (auto& by_m : a.kernels[0])
+    for (auto& k : by_m) k = ukernel_portable<T, MR, NR, KC, 1>;
+  for (auto& by_m : a.kernels[1])
+    for (auto& k : by_m) k = ukernel_portable<T, MR, NR, 1, MR>;
+  return a;
+}
+
+const GemmArch<float>& portable_f32() {
+  static const GemmArch<float> arch = portable_arch<float, 4, 8>();
+  return arch;
+}
+
+const GemmArch<double>& portable_f64() {
+  static const GemmArch<double> arch = portable_arch<double, 4, 4>();
+  return arch;
+}
+
 template <class T>
-void gemm_rows(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, int64_t i0, int64_t i1,
-               int64_t N, int64_t K, T alpha, T beta, T* pack /* kKc*kNc */, T* acc /* kMr*kNc */) {
-  for (int64_t i = i0; i < i1; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      T& c = C[i * sc.rs + j * sc.cs];
-      c = beta == T(0) ? T(0) : beta * c;
+const GemmArch<T>& arch_for(Isa isa);
+
+template <>
+const GemmArch<float>& arch_for<float>(Isa isa) {
+#ifdef NERVE_X86_KERNELS
+  if (isa == Isa::avx512) return gemm_arch_avx512_f32();
+  if (isa == Isa::avx2) return gemm_arch_avx2_f32();
+#endif
+  return portable_f32();
+}
+
+template <>
+const GemmArch<double>& arch_for<double>(Isa isa) {
+#ifdef NERVE_X86_KERNELS
+  if (isa == Isa::avx512) return gemm_arch_avx512_f64();
+  if (isa == Isa::avx2) return gemm_arch_avx2_f64();
+#endif
+  return portable_f64();
+}
+
+// ---- scratch and team synchronisation -----------------------------------------------------------
+
+// Packing buffers: 64-byte aligned, per thread, grown on demand and kept, so a caller that runs
+// gemm(threads = 1) inside its own parallel region gets one small buffer per thread.
+struct Scratch {
+  void* p = nullptr;
+  size_t bytes = 0;
+  ~Scratch() { std::free(p); }
+  void* get(size_t n) noexcept {
+    if (n > bytes) {
+      std::free(p);
+      // Slabs of a few MiB go on 2 MiB pages where the kernel allows (fewer TLB misses).
+      const size_t align = n >= (size_t(2) << 20) ? size_t(2) << 20 : 64;
+      bytes = (n + align - 1) / align * align;
+      p = std::aligned_alloc(align, bytes);
+      if (!p) bytes = 0;
+#ifdef MADV_HUGEPAGE
+      if (p && align > 64) madvise(p, bytes, MADV_HUGEPAGE);
+#endif
     }
-  for (int64_t j0 = 0; j0 < N; j0 += kNc) {
-    const int64_t nc = std::min(kNc, N - j0);
-    for (int64_t k0 = 0; k0 < K; k0 += kKc) {
-      const int64_t kc = std::min(kKc, K - k0);
-      for (int64_t k = 0; k < kc; ++k)
-        for (int64_t j = 0; j < nc; ++j) pack[k * nc + j] = B[(k0 + k) * sb.rs + (j0 + j) * sb.cs];
-      for (int64_t ib = i0; ib < i1; ib += kMr) {
-        const int64_t mr = std::min(kMr, i1 - ib);
-        std::fill(acc, acc + kMr * nc, T(0));
-        for (int64_t k = 0; k < kc; ++k) {
-          const T* b = pack + k * nc;
-          for (int64_t r = 0; r < mr; ++r) {
-            const T a = A[(ib + r) * sa.rs + (k0 + k) * sa.cs];
-            T* out = acc + r * nc;
-#pragma omp simd
-            for (int64_t j = 0; j < nc; ++j) out[j] += a * b[j];
+    return p;
+  }
+};
+
+template <class T>
+T* scratch(int which, size_t elems) noexcept {
+  thread_local Scratch s[2];
+  return static_cast<T*>(s[which].get(elems * sizeof(T)));
+}
+
+struct TeamShared {
+  alignas(64) std::atomic<int64_t> claimed{0};  // tickets handed out, over all phases so far
+  alignas(64) std::atomic<int64_t> done{0};     // tickets finished
+};
+
+// Waits without holding a core hostage: spinning covers the usual skew between two threads (tens
+// of microseconds); then the waiter yields, and past a third of a millisecond it sleeps, so that a
+// teammate the OS descheduled (other processes, another library's spinning pool) can have its core.
+inline void wait_until_done(const std::atomic<int64_t>& done, int64_t target) {
+  using clock = std::chrono::steady_clock;
+  if (done.load(std::memory_order_acquire) >= target) return;
+  const auto start = clock::now();
+  for (int i = 1; done.load(std::memory_order_acquire) < target; ++i) {
+    if (i % 16) {  // a pause is ~100 ns on this Zen 5
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      continue;
+    }
+    const auto waited = clock::now() - start;
+    if (waited > std::chrono::microseconds(300))
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    else if (waited > std::chrono::microseconds(30))
+      std::this_thread::yield();
+  }
+}
+
+// One thread's view of the team: phases of tasks handed out dynamically. Phase p owns tickets
+// [base, end) of one ever-growing ticket count, so a thread that starts late (or was descheduled)
+// finds the tickets of finished phases gone and skips straight to the current one: a phase waits
+// for its tasks to finish, never for every thread to arrive.
+class Team {
+ public:
+  Team(int nt, TeamShared* sh) : nt_(nt), sh_(sh) {}
+  void begin(int64_t tasks) {
+    base_ = end_;
+    end_ = base_ + tasks;
+    local_ = base_;
+  }
+  // The next task of this phase (0-based), or -1 when none is left.
+  int64_t next() {
+    if (nt_ == 1) return local_ < end_ ? local_++ - base_ : -1;
+    int64_t c = sh_->claimed.load(std::memory_order_relaxed);
+    while (c < end_)
+      if (sh_->claimed.compare_exchange_weak(c, c + 1, std::memory_order_relaxed)) return c - base_;
+    return -1;
+  }
+  void finished() {
+    if (nt_ > 1) sh_->done.fetch_add(1, std::memory_order_release);
+  }
+  void end() {
+    if (nt_ > 1) wait_until_done(sh_->done, end_);
+  }
+  int size() const { return nt_; }
+
+ private:
+  int nt_;
+  TeamShared* sh_;
+  int64_t base_ = 0, end_ = 0, local_ = 0;
+};
+
+// ---- the blocked algorithm on one matrix --------------------------------------------------------
+
+template <class T>
+struct Problem {
+  const GemmArch<T>* ar;
+  T* C;
+  MatStrides sc;
+  const T* A;
+  MatStrides sa;
+  const T* B;
+  MatStrides sb;
+  int64_t M, N, K;
+  T alpha, beta;
+  int64_t slab_rows() const { return std::min(M, kSlabRows / ar->mr * ar->mr); }
+  int64_t slab_cols() const { return std::min(N + ar->nr, kSlabRows / ar->nr * ar->nr); }
+  size_t abuf_elems() const { return size_t((slab_rows() + ar->mr - 1) / ar->mr * ar->mr * ar->kc_max); }
+  size_t bbuf_elems() const { return size_t((slab_cols() + ar->nr - 1) / ar->nr * ar->nr * ar->kc_max); }
+};
+
+// Columns of C are cut into nr-wide panels on a grid shifted by `shift` columns, chosen so that
+// every full panel of a row starts on a cache line: numpy's large arrays start 16 bytes past one,
+// and unaligned tiles split every vector load and store of C in two (5% of the time). The shift
+// costs one more (partial) panel per row unless the last panel had room; worth it for wide C only.
+template <class T>
+int64_t column_shift(const T* C, MatStrides sc, int64_t N, int nr) {
+  constexpr int64_t line = 64 / sizeof(T);
+  const auto addr = reinterpret_cast<uintptr_t>(C);
+  if (sc.cs != 1 || sc.rs % line != 0 || addr % sizeof(T) != 0 || nr % line != 0) return 0;
+  const int64_t shift = int64_t(addr % 64 / sizeof(T));
+  const bool free = (N + shift + nr - 1) / nr == (N + nr - 1) / nr;
+  return free || N >= 32 * nr ? shift : 0;
+}
+
+template <class T>
+void gemm_matrix(const Problem<T>& p, int64_t b, Team& team, T* abuf, T* bbuf) {
+  const GemmArch<T>& ar = *p.ar;
+  const int MR = ar.mr, NR = ar.nr;
+  const int64_t KC = ar.kc_max;
+  T* C = p.C + b * p.sc.bs;
+  const T* A = p.A + b * p.sa.bs;
+  const T* B = p.B + b * p.sb.bs;
+  const bool ik = !(p.sa.rs == 1 && p.sa.cs != 1);  // A panels copy rows unless A is column-major
+  const int64_t MB = p.slab_rows(), NB = p.slab_cols();
+  // Slabs as deep as the panels allow, of equal depth (K = 784 is two slabs of 392, not 512 + 272).
+  const int64_t slabs = (p.K + KC - 1) / KC, kstep = std::min(KC, ((p.K + slabs - 1) / slabs + 7) / 8 * 8);
+  const int64_t ncb = std::max<int64_t>(1, kL2Block / int64_t(kstep * NR * sizeof(T)));  // B panels per task
+  const int64_t shift = column_shift(C, p.sc, p.N, NR), Nv = p.N + shift;  // Nv: columns on the shifted grid
+  auto col0 = [&](int64_t v) { return std::max<int64_t>(0, v - shift); };           // first real column
+  auto cols = [&](int64_t v) { return int(std::min(p.N, v + NR - shift) - col0(v)); };  // panel width
+
+  for (int64_t jv = 0; jv < Nv; jv += NB) {
+    const int64_t np = (std::min(NB, Nv - jv) + NR - 1) / NR;
+    for (int64_t ic = 0; ic < p.M; ic += MB) {
+      const int64_t mb = std::min(MB, p.M - ic), mp = (mb + MR - 1) / MR;
+      // Tasks: A-panel blocks x B-panel blocks. One thread sweeps all of A over each B block; a
+      // team splits A finer so that each thread gets several tasks to balance.
+      const int64_t col_blocks = (np + ncb - 1) / ncb, cbw = (np + col_blocks - 1) / col_blocks;  // even widths
+      int64_t mcb = mp;
+      if (team.size() > 1)  // ~32 tasks per thread: the last one finishes at most ~1/32 of a phase late
+        mcb = std::max<int64_t>(2, (mp * col_blocks + 32 * team.size() - 1) / (32 * team.size()));
+      mcb = std::min(mcb, mp);
+      const int64_t row_blocks = (mp + mcb - 1) / mcb, tasks = row_blocks * col_blocks;
+
+      for (int64_t pc = 0; pc < p.K; pc += kstep) {
+        const int64_t kc = std::min(kstep, p.K - pc);
+        const T beta = pc == 0 ? p.beta : T(1);
+        team.begin(mp + np);
+        for (int64_t t = team.next(); t >= 0; team.finished(), t = team.next()) {
+          if (t < mp) {
+            const int64_t i = ic + t * MR;
+            ar.pack_a(abuf + t * MR * KC, A + i * p.sa.rs + pc * p.sa.cs, p.sa.rs, p.sa.cs,
+                      int(std::min<int64_t>(MR, ic + mb - i)), kc, ik);
+          } else {
+            const int64_t v = jv + (t - mp) * NR;
+            ar.pack_b(bbuf + (t - mp) * NR * KC, B + pc * p.sb.rs + col0(v) * p.sb.cs, p.sb.rs, p.sb.cs, kc, cols(v));
           }
         }
-        for (int64_t r = 0; r < mr; ++r)
-          for (int64_t j = 0; j < nc; ++j) C[(ib + r) * sc.rs + (j0 + j) * sc.cs] += alpha * acc[r * nc + j];
+        team.end();
+        team.begin(tasks);
+        for (int64_t t = team.next(); t >= 0; team.finished(), t = team.next()) {
+          const int64_t cb = t / row_blocks, rb = t % row_blocks;
+          const int64_t i0 = rb * mcb, i1 = std::min(mp, i0 + mcb);
+          const int64_t j0 = cb * cbw, j1 = std::min(np, j0 + cbw);
+          for (int64_t ip = i0; ip < i1; ++ip) {
+            const int64_t i = ic + ip * MR;
+            const int m = int(std::min<int64_t>(MR, ic + mb - i));
+            const T* a = abuf + ip * MR * KC;
+            const T* a_next = ip + 1 < i1 ? a + MR * KC : a;
+            for (int64_t jp = j0; jp < j1; ++jp) {
+              const int64_t v = jv + jp * NR;
+              const int n = cols(v);
+              ar.pick(ik, m, n)(kc, a, bbuf + jp * NR * KC, C + i * p.sc.rs + col0(v) * p.sc.cs, p.sc.rs, p.sc.cs,
+                                p.alpha, beta, m, n, a_next);
+            }
+          }
+        }
+        team.end();
       }
     }
   }
+}
+
+// C = beta * C (beta == 0 writes zeros, whatever C held): K == 0 or alpha == 0.
+template <class T>
+void scale_c(T* C, MatStrides sc, GemmSize n, T beta) {
+  for (int64_t b = 0; b < n.batch; ++b)
+    for (int64_t i = 0; i < n.M; ++i) {
+      T* row = C + b * sc.bs + i * sc.rs;
+      for (int64_t j = 0; j < n.N; ++j) row[j * sc.cs] = beta == T(0) ? T(0) : beta * row[j * sc.cs];
+    }
 }
 
 }  // namespace
@@ -56,22 +289,59 @@ template <class T>
 void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha, T beta,
           int threads) {
   if (n.batch <= 0 || n.M <= 0 || n.N <= 0) return;
-  // Work items are (matrix, block of rows); blocks are coarse enough to amortise packing B.
-  const int64_t row_block = std::max<int64_t>(kMr, std::min<int64_t>(64, n.M));
-  const int64_t blocks_per_matrix = (n.M + row_block - 1) / row_block;
-  const int64_t items = n.batch * blocks_per_matrix;
-  const int64_t flops_per_item = row_block * n.N * std::max<int64_t>(n.K, 1);
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(flops_per_item, 1));
-  auto run = [&](int64_t b, int64_t e) {
-    std::vector<T> pack(kKc * kNc), acc(kMr * kNc);
-    for (int64_t it = b; it < e; ++it) {
-      const int64_t m = it / blocks_per_matrix, i0 = (it % blocks_per_matrix) * row_block;
-      gemm_rows(C + m * sc.bs, sc, A + m * sa.bs, sa, B + m * sb.bs, sb, i0, std::min(n.M, i0 + row_block), n.N,
-                n.K, alpha, beta, pack.data(), acc.data());
+  if (n.K <= 0 || alpha == T(0)) return scale_c(C, sc, n, beta);  // as in BLAS: A and B are not read
+  if (sc.cs != 1 && sc.rs == 1) {  // column-major C: compute C^T = B^T A^T, whose rows are contiguous
+    std::swap(sc.rs, sc.cs);
+    std::swap(sa.rs, sa.cs);
+    std::swap(sb.rs, sb.cs);
+    std::swap(A, B);
+    std::swap(sa, sb);
+    std::swap(n.M, n.N);
+  }
+  Problem<T> p{&arch_for<T>(isa()), C, sc, A, sa, B, sb, n.M, n.N, n.K, alpha, beta};
+
+  int nt = threads > 0 ? threads : num_threads();
+#ifdef _OPENMP
+  if (omp_in_parallel()) nt = 1;  // already inside someone's team: never nest
+#else
+  nt = 1;
+#endif
+  const double flops = 2.0 * double(n.M) * double(n.N) * double(n.K);
+  nt = int(std::max(1.0, std::min(double(nt), flops * double(n.batch) / kFlopsPerThread)));
+
+  if (nt == 1) {
+    T* abuf = scratch<T>(0, p.abuf_elems());
+    T* bbuf = scratch<T>(1, p.bbuf_elems());
+    if (!abuf || !bbuf) throw std::bad_alloc();
+    Team solo(1, nullptr);
+    for (int64_t b = 0; b < n.batch; ++b) gemm_matrix(p, b, solo, abuf, bbuf);
+    return;
+  }
+#ifdef _OPENMP
+  if (n.batch >= nt && flops < kBatchSplitFlops) {  // small matrices: one per thread, no barriers
+    std::atomic<int64_t> next{0};
+    std::atomic<bool> oom{false};
+#pragma omp parallel num_threads(nt)
+    {
+      T* abuf = scratch<T>(0, p.abuf_elems());
+      T* bbuf = scratch<T>(1, p.bbuf_elems());
+      if (!abuf || !bbuf) oom = true;
+      Team solo(1, nullptr);
+      for (int64_t b = next++; b < n.batch && !oom; b = next++) gemm_matrix(p, b, solo, abuf, bbuf);
     }
-  };
-  if (threads == 1) run(0, items);
-  else parallel_for(items, grain, run);
+    if (oom) throw std::bad_alloc();
+    return;
+  }
+  T* abuf = scratch<T>(0, p.abuf_elems());
+  T* bbuf = scratch<T>(1, p.bbuf_elems());
+  if (!abuf || !bbuf) throw std::bad_alloc();
+  TeamShared shared;
+#pragma omp parallel num_threads(nt)
+  {
+    Team team(omp_get_num_threads(), &shared);
+    for (int64_t b = 0; b < n.batch; ++b) gemm_matrix(p, b, team, abuf, bbuf);
+  }
+#endif
 }
 
 template <class T>
@@ -86,6 +356,26 @@ void gemm_naive(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatS
         T& c = C[m * sc.bs + i * sc.rs + j * sc.cs];
         c = T(alpha * s + (beta == T(0) ? 0.0 : double(beta) * double(c)));
       }
+}
+
+const char* gemm_backend() { return arch_for<float>(isa()).name; }
+
+double fma_peak_gflops(int threads) {
+  const Isa i = isa();
+#ifdef NERVE_X86_KERNELS
+  if (i == Isa::generic) return 0;
+  const int nt = std::max(1, threads > 0 ? threads : num_threads());
+  double total = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(+ : total)
+#endif
+  total += i == Isa::avx512 ? fma_peak_avx512_thread(0.2) : fma_peak_avx2_thread(0.2);
+  return total;
+#else
+  (void)i;
+  (void)threads;
+  return 0;
+#endif
 }
 
 template void gemm<float>(float*, MatStrides, const float*, MatStrides, const float*, MatStrides, GemmSize, float,

@@ -32,4 +32,11 @@ template <class T>
 void gemm_naive(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha,
                 T beta);
 
+// The back end gemm() uses now ("avx512", "avx2" or "generic"; follows isa()).
+const char* gemm_backend();
+
+// Measured FMA throughput of `threads` threads (0: num_threads()) with the current isa(), in
+// GFLOP/s: the roof benchmarks report GEMM against. Takes about 0.2 s. 0 when there is no probe.
+double fma_peak_gflops(int threads = 0);
+
 }  // namespace nerve

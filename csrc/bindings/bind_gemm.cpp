@@ -42,34 +42,8 @@ bool overlap(const TensorView& x, const TensorView& y) {
   return xl < yh && yl < xh;
 }
 
-// numpy arrays are read through their own header (no buffer-protocol request, which allocates and
-// formats strings: half the cost of a 64 x 64 product); anything else goes through host_view.
 TensorView cpu_view(py::handle obj, const char* name, bool written) {
-  if (!py::isinstance<py::array>(obj)) return host_view(obj, "matmul", name);
-  const auto arr = py::reinterpret_borrow<py::array>(obj);
-  const py::dtype dt = arr.dtype();
-  const char kind = dt.kind();
-  const int64_t item = dt.itemsize();
-  TensorView v;
-  if (kind == 'f' && item == 4) v.dtype = DType::f32;
-  else if (kind == 'f' && item == 8) v.dtype = DType::f64;
-  else if (kind == 'i' && item == 8) v.dtype = DType::i64;
-  else if (kind == 'i' && item == 4) v.dtype = DType::i32;
-  else if (kind == 'u' && item == 1) v.dtype = DType::u8;
-  else if (kind == 'b' && item == 1) v.dtype = DType::b8;
-  else fail("matmul", name, " has unsupported dtype ", std::string(py::str(dt)));
-  if (dt.byteorder() == '>') fail("matmul", name, " must be in native byte order");
-  if (written && !arr.writeable()) fail("matmul", name, " is read-only");
-  v.data = const_cast<void*>(arr.data());
-  const int nd = int(arr.ndim());
-  v.shape.resize(nd);
-  v.strides.resize(nd);
-  for (int d = 0; d < nd; ++d) {
-    v.shape[d] = arr.shape(d);
-    if (arr.strides(d) % item != 0) fail("matmul", name, " has strides that are not a multiple of its itemsize");
-    v.strides[d] = arr.strides(d) / item;
-  }
-  return v;
+  return written ? host_out_view(obj, "matmul", name) : host_view(obj, "matmul", name);
 }
 
 GemmViews check_gemm(TensorView out, TensorView a, TensorView b) {

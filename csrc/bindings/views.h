@@ -15,6 +15,7 @@ namespace nerve {
 namespace py = pybind11;
 
 TensorView host_view(py::handle obj, const char* op, const char* name);
+TensorView host_out_view(py::handle obj, const char* op, const char* name);  // + must be writable (outputs)
 TensorView device_view(py::handle obj, const char* op, const char* name);
 
 // Where a CUDA entry point's arrays live. Each bind_<family>.cpp writes its CUDA bindings once, as

@@ -13,7 +13,6 @@ from __future__ import annotations
 import collections
 import math
 import numbers
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -198,6 +197,7 @@ class DataLoader:
             for b, idx in enumerate(batches):
                 yield self._fetch(base, b, idx)
             return
+        from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(self.num_workers, initializer=self._init_worker()) as pool:
             window = collections.deque()
             ahead = self.prefetch_factor * self.num_workers

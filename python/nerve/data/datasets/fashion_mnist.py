@@ -12,7 +12,6 @@ import hashlib
 import os
 import struct
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Optional
 
@@ -86,6 +85,7 @@ def _candidates(root: Optional[str]):
 
 
 def _download(name: str, dest_dir: Path) -> Path:
+    import urllib.request  # only here: it costs 20 ms of import time
     dest_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest_dir, suffix=".part.gz")
     try:

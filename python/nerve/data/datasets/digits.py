@@ -3,11 +3,27 @@ optdigits test set), as an in-memory dataset. Needs scikit-learn; nothing is dow
 """
 from __future__ import annotations
 
+import importlib.util
+import os
 from typing import Optional
 
 import numpy as np
 
 from ..dataset import ArrayDataset
+
+
+def _load() -> np.ndarray:
+    """The (1797, 65) table of sklearn/datasets/data/digits.csv.gz (64 pixels 0..16, then the label), read
+    straight from scikit-learn's folder: importing sklearn itself takes seconds."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise ImportError("[Digits] needs scikit-learn (`pip install scikit-learn`), which bundles the digits data")
+    path = os.path.join(os.path.dirname(spec.origin), "datasets", "data", "digits.csv.gz")
+    if os.path.exists(path):
+        return np.loadtxt(path, delimiter=",", dtype=np.float64)
+    from sklearn.datasets import load_digits  # a layout we do not know: ask sklearn
+    bunch = load_digits()
+    return np.concatenate([bunch.data, bunch.target[:, None]], 1)
 
 
 class Digits(ArrayDataset):
@@ -22,17 +38,12 @@ class Digits(ArrayDataset):
 
     def __init__(self, train: Optional[bool] = True, transform=None, target_transform=None,
                  test_fraction: float = 0.2, split_seed: int = 0):
-        try:
-            from sklearn.datasets import load_digits
-        except ImportError:
-            raise ImportError("[Digits] needs scikit-learn (`pip install scikit-learn`), which bundles the "
-                              "digits data") from None
         from ...creation import from_numpy
         if not 0 < test_fraction < 1:
             raise ValueError(f"[Digits] test_fraction must lie in (0, 1), got {test_fraction}")
-        bunch = load_digits()
-        images = bunch.images.astype(np.float32) / np.float32(16)
-        labels = bunch.target.astype(np.int64)
+        table = _load()
+        images = (table[:, :64].reshape(-1, 8, 8) / 16).astype(np.float32)
+        labels = table[:, 64].astype(np.int64)
         if train is not None:
             order = np.random.default_rng(split_seed).permutation(len(labels))
             n_test = int(round(len(labels) * test_fraction))

@@ -131,7 +131,8 @@ class EarlyStopping(Callback):
                 self.best_weights = _copy_state(self.model)
             if self.baseline is None or self._improved(current, self.baseline):
                 self.wait = 0
-            return
+                return
+            # improving, but not yet past the baseline: the patience still runs out
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.trainer.stop_training = True

@@ -45,7 +45,8 @@ def run(args) -> int:
             doc = p.read_text().split('"""')[1].strip().splitlines()[0] if '"""' in p.read_text() else ""
             print(f"{name:16s} {doc}")
         return 0
-    names = args.names or list(scripts)
+    # default: every benchmark once (bench_kernels.py only re-runs the family scripts and summarises them)
+    names = args.names or [n for n in scripts if n != "kernels"]
     unknown = [n for n in names if n not in scripts]
     if unknown:
         print(f"[bench] unknown benchmark(s) {unknown}; available: {sorted(scripts)}", file=sys.stderr)

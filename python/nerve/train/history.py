@@ -46,6 +46,7 @@ class History:
         """Writes loss curves (and each metric's, train vs validation) to a PNG at `path`; returns the path."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # Agg directly: no GUI, no global backend change
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
         names = [k for k in self.history if not k.startswith("val_") and k != "lr"]
         if not names:
             raise ValueError("[History.plot] nothing to plot: the history is empty")
@@ -58,6 +59,7 @@ class History:
             if f"val_{name}" in self.history:
                 ax.plot(epochs, self.history[f"val_{name}"], "s-", label=f"validation {name}")
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(name)
             ax.grid(alpha=0.3)
             ax.legend()

@@ -44,16 +44,20 @@ def _safetensors():
     return safetensors
 
 
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    return a if a.flags.c_contiguous else np.array(a, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
+
+
 def _host_array(v):
     """(numpy array, kind) for a tensor-like value, or None."""
     if isinstance(v, Tensor):
-        return np.ascontiguousarray(v.__array__()), _T_TENSOR
+        return _contiguous(v.__array__()), _T_TENSOR
     if isinstance(v, np.ndarray):
-        return np.ascontiguousarray(v), _T_ARRAY
+        return _contiguous(v), _T_ARRAY
     if type(v).__module__.startswith("torch") and hasattr(v, "detach") and hasattr(v, "numpy"):
-        return np.ascontiguousarray(v.detach().cpu().numpy()), _T_TENSOR
+        return _contiguous(v.detach().cpu().numpy()), _T_TENSOR
     if hasattr(v, "__cuda_array_interface__") and hasattr(v, "get"):  # cupy
-        return np.ascontiguousarray(v.get()), _T_ARRAY
+        return _contiguous(v.get()), _T_ARRAY
     return None
 
 

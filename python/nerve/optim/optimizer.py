@@ -319,7 +319,7 @@ class ParamBatch:
         arr = p._data
         xp = backend.xp(arr)
         if not (arr.flags.c_contiguous and arr.flags.writeable):
-            work = xp.ascontiguousarray(arr).copy()
+            work = xp.array(arr, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
             self.writeback.append((p, work))
             arr = work
         g = p.grad._data
@@ -327,7 +327,7 @@ class ParamBatch:
             raise ValueError(f"[{self.op}] gradient of parameter {index} has shape {tuple(g.shape)}, but the parameter "
                              f"has shape {tuple(arr.shape)}")
         if g.dtype != arr.dtype or not g.flags.c_contiguous:
-            g = xp.ascontiguousarray(g, dtype=arr.dtype)
+            g = xp.array(g, dtype=arr.dtype, order="C")
         self.buckets.setdefault((type(arr), arr.dtype), []).append((arr, g) + extra)
         self.params.append(p)
 

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "activation.h"
 #include "gemm.h"
 #include "runtime.h"
 
@@ -22,6 +23,16 @@ void synchronize() { not_built("synchronize"); }
 void gemm_f32(float*, MatStrides, const float*, MatStrides, const float*, MatStrides, GemmSize, float, float, void*,
               int) {
   not_built("matmul");
+}
+
+// activation.h
+void activation_forward(float*, const float*, int64_t, Act op, ActParams, void*) { not_built(act_name(op)); }
+void activation_forward(double*, const double*, int64_t, Act op, ActParams, void*) { not_built(act_name(op)); }
+void activation_backward(float*, const float*, const float*, int64_t, Act op, ActParams, bool, void*) {
+  not_built(act_name(op));
+}
+void activation_backward(double*, const double*, const double*, int64_t, Act op, ActParams, bool, void*) {
+  not_built(act_name(op));
 }
 
 }  // namespace nerve::cuda

@@ -6,6 +6,7 @@
 #include "activation.h"
 #include "gemm.h"
 #include "runtime.h"
+#include "softmax.h"
 
 namespace nerve::cuda {
 
@@ -33,6 +34,20 @@ void activation_backward(float*, const float*, const float*, int64_t, Act op, Ac
 }
 void activation_backward(double*, const double*, const double*, int64_t, Act op, ActParams, bool, void*) {
   not_built(act_name(op));
+}
+
+// softmax.h
+void softmax_forward(float*, const float*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
+void softmax_forward(double*, const double*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
+void softmax_backward(float*, const float*, const float*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
+void softmax_backward(double*, const double*, const double*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
 }
 
 }  // namespace nerve::cuda

@@ -10,6 +10,8 @@ void init_gemm(py::module_& cpu, py::module_& cuda);
 void init_conv(py::module_& cpu, py::module_& cuda);
 void init_pool(py::module_& cpu, py::module_& cuda);
 void init_optim(py::module_& cpu, py::module_& cuda);
+void init_activation(py::module_& cpu, py::module_& cuda);
+void init_softmax(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -21,4 +23,6 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_conv(cpu, cuda);
   nerve::init_pool(cpu, cuda);
   nerve::init_optim(cpu, cuda);
+  nerve::init_activation(cpu, cuda);
+  nerve::init_softmax(cpu, cuda);
 }

@@ -3,9 +3,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "activation.h"
 #include "gemm.h"
 #include "optim.h"
 #include "runtime.h"
+#include "softmax.h"
 
 namespace nerve::cuda {
 
@@ -49,5 +51,28 @@ void adagrad_update(const AdagradTensor<T>*, int64_t, const AdagradOptions&, voi
 NERVE_NO_CUDA_OPTIM(float)
 NERVE_NO_CUDA_OPTIM(double)
 #undef NERVE_NO_CUDA_OPTIM
+// activation.h
+void activation_forward(float*, const float*, int64_t, Act op, ActParams, void*) { not_built(act_name(op)); }
+void activation_forward(double*, const double*, int64_t, Act op, ActParams, void*) { not_built(act_name(op)); }
+void activation_backward(float*, const float*, const float*, int64_t, Act op, ActParams, bool, void*) {
+  not_built(act_name(op));
+}
+void activation_backward(double*, const double*, const double*, int64_t, Act op, ActParams, bool, void*) {
+  not_built(act_name(op));
+}
+
+// softmax.h
+void softmax_forward(float*, const float*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
+void softmax_forward(double*, const double*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
+void softmax_backward(float*, const float*, const float*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
+void softmax_backward(double*, const double*, const double*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
 
 }  // namespace nerve::cuda

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "dropout.h"
 #include "gemm.h"
 #include "runtime.h"
 
@@ -23,5 +24,14 @@ void gemm_f32(float*, MatStrides, const float*, MatStrides, const float*, MatStr
               int) {
   not_built("matmul");
 }
+
+void dropout_forward_f32(float*, uint8_t*, const float*, int64_t, double, uint64_t, uint64_t, void*) {
+  not_built("dropout");
+}
+void dropout_forward_f64(double*, uint8_t*, const double*, int64_t, double, uint64_t, uint64_t, void*) {
+  not_built("dropout");
+}
+void dropout_backward_f32(float*, const float*, const uint8_t*, int64_t, double, void*) { not_built("dropout"); }
+void dropout_backward_f64(double*, const double*, const uint8_t*, int64_t, double, void*) { not_built("dropout"); }
 
 }  // namespace nerve::cuda

@@ -12,6 +12,7 @@ void init_pool(py::module_& cpu, py::module_& cuda);
 void init_optim(py::module_& cpu, py::module_& cuda);
 void init_activation(py::module_& cpu, py::module_& cuda);
 void init_softmax(py::module_& cpu, py::module_& cuda);
+void init_dropout(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -25,4 +26,5 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_optim(cpu, cuda);
   nerve::init_activation(cpu, cuda);
   nerve::init_softmax(cpu, cuda);
+  nerve::init_dropout(cpu, cuda);
 }

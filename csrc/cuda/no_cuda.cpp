@@ -4,6 +4,7 @@
 #include <string>
 
 #include "activation.h"
+#include "dropout.h"
 #include "gemm.h"
 #include "optim.h"
 #include "runtime.h"
@@ -74,5 +75,13 @@ void softmax_backward(float*, const float*, const float*, int64_t, int64_t, int6
 void softmax_backward(double*, const double*, const double*, int64_t, int64_t, int64_t, bool log, void*) {
   not_built(log ? "log_softmax" : "softmax");
 }
+void dropout_forward_f32(float*, uint8_t*, const float*, int64_t, double, uint64_t, uint64_t, void*) {
+  not_built("dropout");
+}
+void dropout_forward_f64(double*, uint8_t*, const double*, int64_t, double, uint64_t, uint64_t, void*) {
+  not_built("dropout");
+}
+void dropout_backward_f32(float*, const float*, const uint8_t*, int64_t, double, void*) { not_built("dropout"); }
+void dropout_backward_f64(double*, const double*, const uint8_t*, int64_t, double, void*) { not_built("dropout"); }
 
 }  // namespace nerve::cuda

@@ -5,3 +5,4 @@ from .module import Module  # noqa: F401
 from .containers import Sequential, ModuleList, ModuleDict  # noqa: F401
 from .linear import Linear, Identity, Flatten, Unflatten  # noqa: F401
 from . import utils  # noqa: F401
+from .dropout import Dropout  # noqa: F401

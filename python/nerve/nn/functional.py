@@ -9,3 +9,4 @@ from ..ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, av
 from ..ops.activation import (elu, elu_, gelu, hardtanh, hardtanh_, leaky_relu, leaky_relu_, relu, relu_,  # noqa: F401
                               sigmoid, silu, softplus, tanh)
 from ..ops.softmax import log_softmax, softmax  # noqa: F401
+from ..ops.dropout import dropout  # noqa: F401

@@ -9,3 +9,4 @@ from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: F401
 from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool2d,  # noqa: F401
                       AdaptiveMaxPool2d)
 from .residual import Residual, BasicBlock  # noqa: F401
+from .dropout import Dropout  # noqa: F401

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "conv.h"
 #include "gemm.h"
 #include "runtime.h"
 
@@ -23,5 +24,30 @@ void gemm_f32(float*, MatStrides, const float*, MatStrides, const float*, MatStr
               int) {
   not_built("matmul");
 }
+
+template <class T>
+void conv2d_forward(T*, const T*, const T*, const T*, const Conv2dShape&, void*, int) {
+  not_built("conv2d");
+}
+template <class T>
+void conv2d_backward_input(T*, const T*, const T*, const Conv2dShape&, void*, int) {
+  not_built("conv2d");
+}
+template <class T>
+void conv2d_backward_weight(T*, const T*, const T*, const Conv2dShape&, void*, int, int) {
+  not_built("conv2d");
+}
+template <class T>
+void conv2d_backward_bias(T*, const T*, const Conv2dShape&, void*) {
+  not_built("conv2d");
+}
+#define NERVE_CONV_STUBS(T)                                                                              \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, void*, int);      \
+  template void conv2d_backward_input<T>(T*, const T*, const T*, const Conv2dShape&, void*, int);         \
+  template void conv2d_backward_weight<T>(T*, const T*, const T*, const Conv2dShape&, void*, int, int);   \
+  template void conv2d_backward_bias<T>(T*, const T*, const Conv2dShape&, void*);
+NERVE_CONV_STUBS(float)
+NERVE_CONV_STUBS(double)
+#undef NERVE_CONV_STUBS
 
 }  // namespace nerve::cuda

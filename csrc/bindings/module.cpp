@@ -11,6 +11,7 @@ void init_conv(py::module_& cpu, py::module_& cuda);
 void init_pool(py::module_& cpu, py::module_& cuda);
 void init_activation(py::module_& cpu, py::module_& cuda);
 void init_softmax(py::module_& cpu, py::module_& cuda);
+void init_loss(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -23,4 +24,5 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_pool(cpu, cuda);
   nerve::init_activation(cpu, cuda);
   nerve::init_softmax(cpu, cuda);
+  nerve::init_loss(cpu, cuda);
 }

@@ -17,6 +17,11 @@ namespace nerve {
 
 namespace {
 
+// C-contiguous, or empty (numpy gives empty arrays zero strides)
+void expect_dense(const TensorView& v, const char* op, const char* name) {
+  if (v.numel() > 0) expect_contiguous(v, op, name);
+}
+
 TensorView none_view() { return TensorView{}; }
 
 template <class Arrays>
@@ -36,7 +41,7 @@ T* ptr_or_null(const TensorView& v) {
 
 void expect_values(const TensorView& v, const TensorView& ref, int64_t n, const char* op, const char* name) {
   expect_same_dtype(ref, v, op, "input", name);
-  expect_contiguous(v, op, name);
+  expect_dense(v, op, name);
   if (v.numel() != n) fail(op, name, " has ", v.numel(), " values (shape ", shape_str(v.shape), "), expected ", n);
 }
 
@@ -49,7 +54,7 @@ struct ClassArgs {
 // input (C,) / (N, C) / (N, C, d...) and its target; weight (C,) or missing
 ClassArgs check_class(const TensorView& x, const TensorView& t, const TensorView& w, const char* op, bool allow_prob) {
   expect_float(x, op, "input");
-  expect_contiguous(x, op, "input");
+  expect_dense(x, op, "input");
   if (x.ndim() == 0) fail(op, "input must be (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor");
   ClassArgs a;
   std::vector<int64_t> sample_shape;
@@ -76,10 +81,10 @@ ClassArgs check_class(const TensorView& x, const TensorView& t, const TensorView
   } else {
     fail(op, "target has dtype ", dtype_name(t.dtype), ", expected int64 (class indices)");
   }
-  expect_contiguous(t, op, "target");
+  expect_dense(t, op, "target");
   if (w.data) {
     expect_same_dtype(x, w, op, "input", "weight");
-    expect_contiguous(w, op, "weight");
+    expect_dense(w, op, "weight");
     if (w.ndim() != 1 || w.shape[0] != a.s.C)
       fail(op, "weight has shape ", shape_str(w.shape), ", expected (", a.s.C, ",) (one weight per class)");
   }
@@ -97,7 +102,7 @@ void expect_smoothing(double eps, const char* op) {
 // dloss holds one value per sample (stride 1) or one value for all of them (stride 0)
 int64_t grad_stride(const TensorView& g, const TensorView& ref, int64_t samples, const char* op) {
   expect_same_dtype(ref, g, op, "input", "grad_out");
-  expect_contiguous(g, op, "grad_out");
+  expect_dense(g, op, "grad_out");
   if (g.numel() == 1) return 0;
   if (g.numel() != samples)
     fail(op, "grad_out has ", g.numel(), " values, expected 1 or ", samples, " (one per sample)");
@@ -128,15 +133,15 @@ PointLoss point_kind(const std::string& k, const char* op) {
 int64_t check_point(const TensorView& x, const TensorView& t, const TensorView& w, const TensorView& pw,
                     const char* op) {
   expect_float(x, op, "input");
-  expect_contiguous(x, op, "input");
+  expect_dense(x, op, "input");
   expect_same_dtype(x, t, op, "input", "target");
-  expect_contiguous(t, op, "target");
+  expect_dense(t, op, "target");
   if (t.shape != x.shape)
     fail(op, "target has shape ", shape_str(t.shape), ", expected the input's shape ", shape_str(x.shape));
   for (const auto& [v, name] : {std::pair<const TensorView&, const char*>{w, "weight"}, {pw, "pos_weight"}}) {
     if (!v.data) continue;
     expect_same_dtype(x, v, op, "input", name);
-    expect_contiguous(v, op, name);
+    expect_dense(v, op, name);
     if (v.shape != x.shape)
       fail(op, name, " has shape ", shape_str(v.shape), ", expected the input's shape ", shape_str(x.shape),
            " (broadcast it first)");

@@ -136,7 +136,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"[{name}] label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     if input._data.dtype.kind != "f":
-        raise TypeError(f"[{name}] expected a floating point input, got {input.dtype}")
+        raise TypeError(f"[{name}] expected a floating point input, got {input.dtype.name}")
     return _CrossEntropy.apply(input, target, weight, int(ignore_index), reduction, eps, name)
 
 
@@ -189,7 +189,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     _arr(weight, name, "weight", optional=True)
     reduction = _reduction(size_average, reduce, reduction, name)
     if input._data.dtype.kind != "f":
-        raise TypeError(f"[{name}] expected a floating point input, got {input.dtype}")
+        raise TypeError(f"[{name}] expected a floating point input, got {input.dtype.name}")
     return _NLLLoss.apply(input, target, weight, int(ignore_index), reduction, name)
 
 
@@ -251,9 +251,9 @@ def _point(input, target, weight, pos_weight, kind, reduction, name):
     _arr(input, name, "input")
     _arr(target, name, "target")
     if input._data.dtype.kind != "f":
-        raise TypeError(f"[{name}] expected a floating point input, got {input.dtype}")
+        raise TypeError(f"[{name}] expected a floating point input, got {input.dtype.name}")
     if target._data.dtype != input._data.dtype:
-        raise TypeError(f"[{name}] target has dtype {target.dtype}, expected {input.dtype} (the input's)")
+        raise TypeError(f"[{name}] target has dtype {target.dtype.name}, expected {input.dtype.name} (the input's)")
     return _PointLoss.apply(input, target, weight, pos_weight, kind, reduction, name)
 
 

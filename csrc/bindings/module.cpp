@@ -13,6 +13,7 @@ void init_optim(py::module_& cpu, py::module_& cuda);
 void init_activation(py::module_& cpu, py::module_& cuda);
 void init_softmax(py::module_& cpu, py::module_& cuda);
 void init_dropout(py::module_& cpu, py::module_& cuda);
+void init_loss(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_activation(cpu, cuda);
   nerve::init_softmax(cpu, cuda);
   nerve::init_dropout(cpu, cuda);
+  nerve::init_loss(cpu, cuda);
 }

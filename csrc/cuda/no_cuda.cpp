@@ -10,6 +10,7 @@
 #include "conv.h"
 #include "gemm.h"
 #include "pool.h"
+#include "loss.h"
 #include "runtime.h"
 #include "softmax.h"
 
@@ -151,5 +152,39 @@ void adaptive_avg_pool2d_backward(T*, const T*, const Pool2dShape&, void*) {
 NERVE_POOL_STUBS(float)
 NERVE_POOL_STUBS(double)
 #undef NERVE_POOL_STUBS
+
+// loss.h
+#define NERVE_NO_CUDA_LOSS(T)                                                                                           \
+  void cross_entropy_forward(T*, T*, T*, const T*, const int64_t*, const T*, const T*, ClassShape, int64_t, double,   \
+                             void*) {                                                                                 \
+    not_built("cross_entropy");                                                                                       \
+  }                                                                                                                   \
+  void cross_entropy_backward(T*, const T*, const T*, const int64_t*, const T*, const T*, const T*, int64_t, double,  \
+                              ClassShape, int64_t, double, void*) {                                                   \
+    not_built("cross_entropy");                                                                                       \
+  }                                                                                                                   \
+  void cross_entropy_prob_forward(T*, T*, const T*, const T*, const T*, ClassShape, double, void*) {                  \
+    not_built("cross_entropy");                                                                                       \
+  }                                                                                                                   \
+  void cross_entropy_prob_backward(T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, double,         \
+                                   ClassShape, double, void*) {                                                       \
+    not_built("cross_entropy");                                                                                       \
+  }                                                                                                                   \
+  void nll_loss_forward(T*, T*, const T*, const int64_t*, const T*, ClassShape, int64_t, void*) {                     \
+    not_built("nll_loss");                                                                                            \
+  }                                                                                                                   \
+  void nll_loss_backward(T*, const int64_t*, const T*, const T*, int64_t, double, ClassShape, int64_t, void*) {       \
+    not_built("nll_loss");                                                                                            \
+  }                                                                                                                   \
+  void pointwise_loss_forward(T*, const T*, const T*, const T*, const T*, int64_t, PointLoss, void*) {                \
+    not_built("loss");                                                                                                \
+  }                                                                                                                   \
+  void pointwise_loss_backward(T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, double, int64_t,    \
+                               PointLoss, void*) {                                                                    \
+    not_built("loss");                                                                                                \
+  }
+NERVE_NO_CUDA_LOSS(float)
+NERVE_NO_CUDA_LOSS(double)
+#undef NERVE_NO_CUDA_LOSS
 
 }  // namespace nerve::cuda

@@ -6,3 +6,6 @@ from .containers import Sequential, ModuleList, ModuleDict  # noqa: F401
 from .linear import Linear, Identity, Flatten, Unflatten  # noqa: F401
 from . import utils  # noqa: F401
 from .dropout import Dropout  # noqa: F401
+from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax,  # noqa: F401
+                         Softplus, Tanh)
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401

@@ -7,3 +7,4 @@ from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noq
 from ..ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d,  # noqa: F401
                         max_pool2d)
 from ..ops.dropout import dropout  # noqa: F401
+from ..ops.norm import batch_norm, group_norm, layer_norm  # noqa: F401

@@ -11,6 +11,11 @@ namespace nerve {
 
 namespace {
 
+// Contiguous, or empty (TensorView::is_contiguous refuses some empty shapes, e.g. (6, 0)).
+void expect_dense(const TensorView& v, const char* op, const char* name) {
+  if (v.numel() > 0) expect_contiguous(v, op, name);
+}
+
 // Views of the optional arguments: data == nullptr when None.
 template <class View>
 TensorView opt_view(py::object obj, View view, const char* op, const char* name) {
@@ -22,21 +27,21 @@ void expect_vector(const TensorView& v, const TensorView& like, int64_t n, const
   if (!v.data) return;
   expect_same_dtype(like, v, op, "input", name);
   expect_shape(v, {n}, op, name);
-  expect_contiguous(v, op, name);
+  expect_dense(v, op, name);
 }
 
 // Saved statistics: float64 whatever the input's dtype (see norm.h).
 void expect_stat_vector(const TensorView& v, int64_t n, const char* op, const char* name) {
   if (!v.data) fail(op, name, " is required");
   expect_dtype(v, DType::f64, op, name);
-  expect_contiguous(v, op, name);
+  expect_dense(v, op, name);
   if (v.numel() != n) fail(op, "expected ", name, " with ", n, " values, got shape ", shape_str(v.shape));
 }
 
 void expect_like(const TensorView& v, const TensorView& like, const char* op, const char* name, const char* like_name) {
   expect_same_dtype(like, v, op, like_name, name);
   expect_shape(v, like.shape, op, name);
-  expect_contiguous(v, op, name);
+  expect_dense(v, op, name);
 }
 
 // ---- batch_norm -----------------------------------------------------------------------------------
@@ -51,7 +56,7 @@ struct BnForward {
 BatchNormShape bn_shape(const TensorView& x) {
   expect_float(x, kBn, "input");
   if (x.ndim() < 2) fail(kBn, "expected input with at least 2 dimensions (N, C, ...), got shape ", shape_str(x.shape));
-  expect_contiguous(x, kBn, "input");
+  expect_dense(x, kBn, "input");
   BatchNormShape s{x.shape[0], x.shape[1], 1};
   for (int d = 2; d < x.ndim(); ++d) s.L *= x.shape[d];
   return s;
@@ -110,7 +115,7 @@ LnShape ln_shape(const TensorView& x, int normalized_ndim) {
   if (normalized_ndim < 1 || normalized_ndim > x.ndim())
     fail(kLn, "normalized_ndim must be in [1, ", x.ndim(), "] for input of shape ", shape_str(x.shape), ", got ",
          normalized_ndim);
-  expect_contiguous(x, kLn, "input");
+  expect_dense(x, kLn, "input");
   LnShape s{1, 1};
   for (int d = 0; d < x.ndim(); ++d) (d < x.ndim() - normalized_ndim ? s.M : s.D) *= x.shape[d];
   return s;
@@ -120,7 +125,7 @@ LnShape ln_shape(const TensorView& x, int normalized_ndim) {
 void expect_param(const TensorView& v, const TensorView& x, int normalized_ndim, int64_t D, const char* name) {
   if (!v.data) return;
   expect_same_dtype(x, v, kLn, "input", name);
-  expect_contiguous(v, kLn, name);
+  expect_dense(v, kLn, name);
   const std::vector<int64_t> tail(x.shape.end() - normalized_ndim, x.shape.end());
   if (v.shape != tail && v.shape != std::vector<int64_t>{D})
     fail(kLn, "expected ", name, " of shape ", shape_str(tail), ", got ", shape_str(v.shape));

@@ -11,6 +11,7 @@ void init_conv(py::module_& cpu, py::module_& cuda);
 void init_pool(py::module_& cpu, py::module_& cuda);
 void init_dropout(py::module_& cpu, py::module_& cuda);
 void init_norm(py::module_& cpu, py::module_& cuda);
+void init_embedding(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -23,4 +24,5 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_pool(cpu, cuda);
   nerve::init_dropout(cpu, cuda);
   nerve::init_norm(cpu, cuda);
+  nerve::init_embedding(cpu, cuda);
 }

@@ -7,3 +7,4 @@ from .linear import Linear, Identity, Flatten, Unflatten  # noqa: F401
 from . import utils  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm  # noqa: F401
+from .sparse import Embedding  # noqa: F401

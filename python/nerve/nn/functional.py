@@ -8,3 +8,4 @@ from ..ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, av
                         max_pool2d)
 from ..ops.dropout import dropout  # noqa: F401
 from ..ops.norm import batch_norm, group_norm, layer_norm  # noqa: F401
+from ..ops.embedding import embedding  # noqa: F401

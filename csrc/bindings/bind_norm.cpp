@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "../cpu/norm.h"
+#include "../cuda/norm.h"
 #include "views.h"
 
 namespace nerve {
@@ -162,6 +163,118 @@ void check_ln_backward(LnBackward& v, int nd) {
   expect_param(v.w, v.x, nd, v.s.D, "weight");
 }
 
+void expect_workspace(const TensorView& w, int64_t need, const char* op) {
+  expect_dtype(w, DType::f32, op, "workspace");
+  expect_dense(w, op, "workspace");
+  if (w.numel() < need) fail(op, "workspace must hold at least ", need, " float32 values, got ", w.numel());
+}
+
+template <class Arrays>
+void def_norm_cuda(py::module_& m) {
+  auto view = [](py::handle o, const char* op, const char* name) { return Arrays::view(o, op, name); };
+  m.def(
+      "batch_norm_forward",
+      [=](py::object y, py::object save_mean, py::object save_invstd, py::object running_mean, py::object running_var,
+          py::object input, py::object weight, py::object bias, bool training, double momentum, double eps,
+          py::object workspace, uintptr_t stream) {
+        BnForward v{view(y, kBn, "out"),
+                    opt_view(save_mean, view, kBn, "save_mean"),
+                    opt_view(save_invstd, view, kBn, "save_invstd"),
+                    opt_view(running_mean, view, kBn, "running_mean"),
+                    opt_view(running_var, view, kBn, "running_var"),
+                    view(input, kBn, "input"),
+                    opt_view(weight, view, kBn, "weight"),
+                    opt_view(bias, view, kBn, "bias"),
+                    {}};
+        check_bn_forward(v, training);
+        expect_dtype(v.x, DType::f32, kBn, "input");
+        TensorView w = view(workspace, kBn, "workspace");
+        expect_workspace(w, cuda::batch_norm_workspace(v.s.N, v.s.C, v.s.L), kBn);
+        py::gil_scoped_release release;
+        cuda::batch_norm_forward_f32(ptr<float>(v.y), dptr(v.mean), dptr(v.invstd), ptr<float>(v.rmean),
+                                     ptr<float>(v.rvar), ptr<float>(v.x), ptr<float>(v.w), ptr<float>(v.b), v.s.N,
+                                     v.s.C, v.s.L, training, momentum, eps, ptr<float>(w),
+                                     reinterpret_cast<void*>(stream));
+      },
+      py::arg("out"), py::arg("save_mean"), py::arg("save_invstd"), py::arg("running_mean"), py::arg("running_var"),
+      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("training"), py::arg("momentum"), py::arg("eps"),
+      py::arg("workspace"), py::arg("stream") = 0,
+      "CUDA twin of cpu.batch_norm_forward (float32); workspace: batch_norm_workspace(N, C, L) float32 values");
+  m.def(
+      "batch_norm_backward",
+      [=](py::object dinput, py::object dweight, py::object dbias, py::object grad_out, py::object input,
+          py::object save_mean, py::object save_invstd, py::object weight, bool training, py::object workspace,
+          uintptr_t stream) {
+        BnBackward v{opt_view(dinput, view, kBn, "dinput"),
+                     opt_view(dweight, view, kBn, "dweight"),
+                     opt_view(dbias, view, kBn, "dbias"),
+                     view(grad_out, kBn, "grad_out"),
+                     view(input, kBn, "input"),
+                     opt_view(save_mean, view, kBn, "save_mean"),
+                     opt_view(save_invstd, view, kBn, "save_invstd"),
+                     opt_view(weight, view, kBn, "weight"),
+                     {}};
+        check_bn_backward(v);
+        expect_dtype(v.x, DType::f32, kBn, "input");
+        TensorView w = view(workspace, kBn, "workspace");
+        expect_workspace(w, cuda::batch_norm_workspace(v.s.N, v.s.C, v.s.L), kBn);
+        py::gil_scoped_release release;
+        cuda::batch_norm_backward_f32(ptr<float>(v.dx), ptr<float>(v.dw), ptr<float>(v.db), ptr<float>(v.dy),
+                                      ptr<float>(v.x), dptr(v.mean), dptr(v.invstd), ptr<float>(v.w), v.s.N, v.s.C,
+                                      v.s.L, training, ptr<float>(w), reinterpret_cast<void*>(stream));
+      },
+      py::arg("dinput"), py::arg("dweight"), py::arg("dbias"), py::arg("grad_out"), py::arg("input"),
+      py::arg("save_mean"), py::arg("save_invstd"), py::arg("weight"), py::arg("training"), py::arg("workspace"),
+      py::arg("stream") = 0, "CUDA twin of cpu.batch_norm_backward (float32)");
+  m.def(
+      "batch_norm_workspace",
+      [](int64_t N, int64_t C, int64_t L, uintptr_t) { return cuda::batch_norm_workspace(N, C, L); },
+      py::arg("N"), py::arg("C"), py::arg("L"), py::arg("stream") = 0,
+      "float32 values of scratch batch_norm_forward / _backward need for input (N, C, L)");
+  m.def(
+      "layer_norm_forward",
+      [=](py::object y, py::object mean, py::object rstd, py::object input, py::object weight, py::object bias,
+          int normalized_ndim, double eps, uintptr_t stream) {
+        LnForward v{view(y, kLn, "out"),    view(mean, kLn, "mean"), view(rstd, kLn, "rstd"),
+                    view(input, kLn, "input"), opt_view(weight, view, kLn, "weight"),
+                    opt_view(bias, view, kLn, "bias"), {}};
+        check_ln_forward(v, normalized_ndim);
+        expect_dtype(v.x, DType::f32, kLn, "input");
+        py::gil_scoped_release release;
+        cuda::layer_norm_forward_f32(ptr<float>(v.y), dptr(v.mean), dptr(v.rstd), ptr<float>(v.x), ptr<float>(v.w),
+                                     ptr<float>(v.b), v.s.M, v.s.D, eps, reinterpret_cast<void*>(stream));
+      },
+      py::arg("out"), py::arg("mean"), py::arg("rstd"), py::arg("input"), py::arg("weight"), py::arg("bias"),
+      py::arg("normalized_ndim"), py::arg("eps") = 1e-5, py::arg("stream") = 0,
+      "CUDA twin of cpu.layer_norm_forward (float32)");
+  m.def(
+      "layer_norm_backward",
+      [=](py::object dinput, py::object dweight, py::object dbias, py::object grad_out, py::object input,
+          py::object mean, py::object rstd, py::object weight, int normalized_ndim, py::object workspace,
+          uintptr_t stream) {
+        LnBackward v{opt_view(dinput, view, kLn, "dinput"), opt_view(dweight, view, kLn, "dweight"),
+                     opt_view(dbias, view, kLn, "dbias"),   view(grad_out, kLn, "grad_out"),
+                     view(input, kLn, "input"),             view(mean, kLn, "mean"),
+                     view(rstd, kLn, "rstd"),               opt_view(weight, view, kLn, "weight"),
+                     {}};
+        check_ln_backward(v, normalized_ndim);
+        expect_dtype(v.x, DType::f32, kLn, "input");
+        TensorView w = view(workspace, kLn, "workspace");
+        expect_workspace(w, cuda::layer_norm_workspace(v.s.M, v.s.D), kLn);
+        py::gil_scoped_release release;
+        cuda::layer_norm_backward_f32(ptr<float>(v.dx), ptr<float>(v.dw), ptr<float>(v.db), ptr<float>(v.dy),
+                                      ptr<float>(v.x), dptr(v.mean), dptr(v.rstd), ptr<float>(v.w), v.s.M, v.s.D,
+                                      ptr<float>(w), reinterpret_cast<void*>(stream));
+      },
+      py::arg("dinput"), py::arg("dweight"), py::arg("dbias"), py::arg("grad_out"), py::arg("input"), py::arg("mean"),
+      py::arg("rstd"), py::arg("weight"), py::arg("normalized_ndim"), py::arg("workspace"), py::arg("stream") = 0,
+      "CUDA twin of cpu.layer_norm_backward (float32); workspace: layer_norm_workspace(M, D) float32 values");
+  m.def(
+      "layer_norm_workspace",
+      [](int64_t M, int64_t D, uintptr_t) { return cuda::layer_norm_workspace(M, D); }, py::arg("M"), py::arg("D"),
+      py::arg("stream") = 0, "float32 values of scratch layer_norm_backward needs for input (M, D)");
+}
+
 }  // namespace
 
 #ifndef NERVE_EMU
@@ -262,8 +375,10 @@ void init_norm(py::module_& cpu, py::module_& cuda) {
       py::arg("rstd"), py::arg("weight"), py::arg("normalized_ndim"), py::arg("naive") = false,
       "dinput, dweight, dbias (each may be None) of layer_norm in one pass over grad_out and input");
   cpu.def("norm_backend", &norm_backend, "Inner loops the norm kernels use now: 'avx512' or 'generic'");
-  (void)cuda;
+  def_norm_cuda<DeviceArrays>(cuda);
 }
+#else
+void init_norm_emu(py::module_& emu) { def_norm_cuda<HostArrays>(emu); }
 #endif
 
 }  // namespace nerve

@@ -24,10 +24,11 @@ class Embedding(Function):
         else:
             status = m.zeros(1, m.int64)
             kernels(w).embedding_forward(out, w, ix, status)
-            bad = int(status[0])  # a device sync, the price of raising on a bad index
+            bad = int(status[0])  # n - first bad position; reading it syncs, the price of raising on bad input
             if bad:
-                raise IndexError(f"[embedding] index {int(ix.ravel()[bad - 1])} at position {bad - 1} is out of "
-                                 f"range for {w.shape[0]} embeddings")
+                pos = ix.size - bad
+                raise IndexError(f"[embedding] index {int(ix.ravel()[pos])} at position {pos} is out of range for "
+                                 f"{w.shape[0]} embeddings")
         ctx.ix, ctx.wshape, ctx.args = ix, w.shape, (padding_idx, scale_grad_by_freq)
         return out
 

@@ -11,11 +11,17 @@ import math
 import numbers
 
 from ..autograd import Function
-from ..backend import kernels, xp
+from ..backend import is_host, kernels, xp
 
 
 def _contig(a):
     return None if a is None else xp(a).ascontiguousarray(a)
+
+
+def _bn_workspace(k, x):
+    """float32 scratch for the CUDA batch_norm kernels (partial statistics per channel and split)."""
+    m = xp(x)
+    return m.empty(k.batch_norm_workspace(x.shape[0], x.shape[1], math.prod(x.shape[2:])), m.float32)
 
 
 def _needs(ctx, i):
@@ -30,8 +36,12 @@ class BatchNorm(Function):
         C = x.shape[1]
         y = m.empty_like(x)
         mean, invstd = m.empty(C, m.float64), m.empty(C, m.float64)  # float64 whatever x is (norm.h)
-        kernels(x).batch_norm_forward(y, mean, invstd, running_mean, running_var, x, weight, bias, training,
-                                      momentum, eps)
+        k = kernels(x)
+        args = (y, mean, invstd, running_mean, running_var, x, weight, bias, training, momentum, eps)
+        if is_host(x):
+            k.batch_norm_forward(*args)
+        else:
+            k.batch_norm_forward(*args, _bn_workspace(k, x))
         ctx.save_for_backward(x, weight)
         ctx.stats, ctx.training, ctx.has_bias = (mean, invstd), training, bias is not None
         return y
@@ -45,7 +55,12 @@ class BatchNorm(Function):
         dx = m.empty_like(x) if _needs(ctx, 0) else None
         dw = m.empty(C, x.dtype) if weight is not None and _needs(ctx, 3) else None
         db = m.empty(C, x.dtype) if ctx.has_bias and _needs(ctx, 4) else None
-        kernels(g).batch_norm_backward(dx, dw, db, g, x, *ctx.stats, weight, ctx.training)
+        k = kernels(g)
+        args = (dx, dw, db, g, x, *ctx.stats, weight, ctx.training)
+        if is_host(g):
+            k.batch_norm_backward(*args)
+        else:
+            k.batch_norm_backward(*args, _bn_workspace(k, x))
         return dx, None, None, dw, db, None, None, None
 
 
@@ -97,7 +112,13 @@ class LayerNorm(Function):
         dx = m.empty_like(x) if _needs(ctx, 0) else None
         dw = m.empty(weight.shape, x.dtype) if weight is not None and _needs(ctx, 1) else None
         db = m.empty(ctx.bias_shape, x.dtype) if ctx.bias_shape is not None and _needs(ctx, 2) else None
-        kernels(g).layer_norm_backward(dx, dw, db, g, x, *ctx.stats, weight, ctx.nd)
+        k = kernels(g)
+        args = (dx, dw, db, g, x, *ctx.stats, weight, ctx.nd)
+        if is_host(g):
+            k.layer_norm_backward(*args)
+        else:
+            D = math.prod(x.shape[x.ndim - ctx.nd:])
+            k.layer_norm_backward(*args, m.empty(k.layer_norm_workspace(x.size // max(D, 1), D), m.float32))
         return dx, dw, db, None, None
 
 

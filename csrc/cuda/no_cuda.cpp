@@ -5,12 +5,14 @@
 
 #include "activation.h"
 #include "dropout.h"
+#include "embedding.h"
 #include "gemm.h"
 #include "optim.h"
 #include "conv.h"
 #include "gemm.h"
 #include "pool.h"
 #include "loss.h"
+#include "norm.h"
 #include "runtime.h"
 #include "softmax.h"
 
@@ -186,5 +188,32 @@ NERVE_POOL_STUBS(double)
 NERVE_NO_CUDA_LOSS(float)
 NERVE_NO_CUDA_LOSS(double)
 #undef NERVE_NO_CUDA_LOSS
+int64_t batch_norm_workspace(int64_t, int64_t, int64_t) { not_built("batch_norm"); }
+void batch_norm_forward_f32(float*, double*, double*, float*, float*, const float*, const float*, const float*,
+                            int64_t, int64_t, int64_t, bool, double, double, float*, void*) {
+  not_built("batch_norm");
+}
+void batch_norm_backward_f32(float*, float*, float*, const float*, const float*, const double*, const double*,
+                             const float*, int64_t, int64_t, int64_t, bool, float*, void*) {
+  not_built("batch_norm");
+}
+int64_t layer_norm_workspace(int64_t, int64_t) { not_built("layer_norm"); }
+void layer_norm_forward_f32(float*, double*, double*, const float*, const float*, const float*, int64_t, int64_t,
+                            double, void*) {
+  not_built("layer_norm");
+}
+void layer_norm_backward_f32(float*, float*, float*, const float*, const float*, const double*, const double*,
+                             const float*, int64_t, int64_t, float*, void*) {
+  not_built("layer_norm");
+}
+
+int64_t embedding_workspace(int64_t, int64_t) { not_built("embedding"); }
+void embedding_forward_f32(float*, const float*, const void*, bool, int64_t, int64_t, int64_t, int64_t*, void*) {
+  not_built("embedding");
+}
+void embedding_backward_f32(float*, const float*, const void*, bool, int64_t, int64_t, int64_t, int64_t, bool,
+                            int32_t*, void*) {
+  not_built("embedding");
+}
 
 }  // namespace nerve::cuda

@@ -9,6 +9,7 @@ void init_core(py::module_& m);
 void init_gemm(py::module_& cpu, py::module_& cuda);
 void init_conv(py::module_& cpu, py::module_& cuda);
 void init_pool(py::module_& cpu, py::module_& cuda);
+void init_rnn(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -19,4 +20,5 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_gemm(cpu, cuda);
   nerve::init_conv(cpu, cuda);
   nerve::init_pool(cpu, cuda);
+  nerve::init_rnn(cpu, cuda);
 }

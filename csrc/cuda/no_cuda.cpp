@@ -4,6 +4,7 @@
 #include <string>
 
 #include "gemm.h"
+#include "rnn.h"
 #include "runtime.h"
 
 namespace nerve::cuda {
@@ -22,6 +23,16 @@ void synchronize() { not_built("synchronize"); }
 void gemm_f32(float*, MatStrides, const float*, MatStrides, const float*, MatStrides, GemmSize, float, float, void*,
               int) {
   not_built("matmul");
+}
+
+void rnn_forward_f32(float*, float*, float*, float*, const float*, const float*, const float*, const float*,
+                     const float*, const float*, const float*, const int64_t*, const RnnShape&, void*) {
+  not_built("rnn");
+}
+void rnn_backward_f32(float*, float*, float*, float*, float*, float*, float*, float*, const float*, const float*,
+                      const float*, const float*, const float*, const float*, const float*, const float*,
+                      const float*, const int64_t*, const RnnShape&, bool, void*) {
+  not_built("rnn");
 }
 
 }  // namespace nerve::cuda

@@ -1,0 +1,303 @@
+// rnn_cells.h — the fused pointwise passes of one RNN / LSTM / GRU time step (internal to
+// csrc/cpu/rnn*.cpp). Each pass reads what the step's GEMM produced, applies the gate
+// nonlinearities, updates the state and stores what backward needs, in one sweep over (B, H).
+//
+// This header is compiled three times (rnn.cpp portable, rnn_avx2.cpp, rnn_avx512.cpp) so that
+// the loops, written branch-free over contiguous columns, are vectorised for each ISA; everything
+// here has internal linkage so the three copies never meet at link time. float uses the
+// polynomial exp / tanh below (Cephes' coefficients, ~2 ulp), which vectorise; double calls std::.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+// The arrays of one pass never overlap; saying so spares the vectoriser its run-time alias checks
+// (too many of them and GCC gives up on the loop).
+#if defined(__clang__)
+#define NERVE_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define NERVE_IVDEP _Pragma("GCC ivdep")
+#else
+#define NERVE_IVDEP
+#endif
+
+namespace nerve {
+
+// Rows [b0, b1) of one step. `active` (B,) is null when every row is active; an inactive row
+// carries its state and writes zeros to y (and to its gate gradients in backward).
+struct Rows {
+  int64_t b0, b1, H;
+  const uint8_t* active;
+  bool on(int64_t b) const { return !active || active[b]; }
+};
+
+// The passes of one ISA, as function pointers (rnn.cpp picks a table with isa()).
+template <class T>
+struct RnnCellKernels {
+  void (*lstm_fwd)(T* gates, T* c, T* h, T* y, int64_t ldy, const T* c_prev, const T* h_prev, Rows r);
+  void (*lstm_bwd)(T* dgates, T* dh_out, T* dc_out, const T* dh, const T* dc, const T* dy, int64_t ldy,
+                   const T* gates, const T* c, const T* c_prev, Rows r);
+  void (*gru_fwd)(T* gates, T* hn_save, T* h, T* y, int64_t ldy, const T* hproj, const T* h_prev, Rows r);
+  void (*gru_bwd)(T* dgx, T* dgh, T* dh_out, const T* dh, const T* dy, int64_t ldy, const T* gates,
+                  const T* hn_save, const T* h_prev, Rows r);
+  void (*rnn_fwd)(T* h, T* y, int64_t ldy, const T* h_prev, bool relu, Rows r);
+  void (*rnn_bwd)(T* dgates, T* dh_out, const T* dh, const T* dy, int64_t ldy, const T* h, bool relu, Rows r);
+};
+
+// Per-ISA tables (rnn_avx2.cpp, rnn_avx512.cpp exist on x86-64 builds only).
+const RnnCellKernels<float>& rnn_cells_avx2_f32();
+const RnnCellKernels<float>& rnn_cells_avx512_f32();
+
+namespace {
+
+inline float fast_exp(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);          // NaN stays NaN; 2^n stays a normal float
+  const float t = x * 1.44269504088896341f + 12582912.0f;  // 1.5 * 2^23: rounds x log2(e) to an integer n
+  const float n = t - 12582912.0f;
+  int32_t ni;
+  std::memcpy(&ni, &t, sizeof ni);
+  ni -= 0x4B400000;
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // x - n ln 2 in two parts
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const int32_t e = (ni + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &e, sizeof scale);
+  return p * scale;
+}
+
+inline float act_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+inline double act_sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+inline float act_tanh(float x) {
+  const float a = std::fabs(x);
+  const float big = 1.0f - 2.0f / (fast_exp(2.0f * a) + 1.0f);  // accurate away from 0
+  const float z = x * x;
+  float p = -5.70498872745e-3f;  // odd polynomial near 0, where the form above cancels
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = p * z * x + x;
+  return a < 0.625f ? small : std::copysign(big, x);
+}
+inline double act_tanh(double x) { return std::tanh(x); }
+
+template <class T>
+inline T act_relu(T x) { return x < T(0) ? T(0) : x; }  // NaN passes through, as in torch
+
+template <class T>
+inline void carry(T* dst, const T* src, int64_t H) {
+  std::memcpy(dst, src, sizeof(T) * size_t(H));
+}
+
+// ---- LSTM ---------------------------------------------------------------------------------------
+
+// gates (B,4H): pre-activations in, i f g o out; c, h (B,H) out; y (B,ldy) out.
+template <class T>
+void lstm_fwd_rows(T* gates, T* c, T* h, T* y, int64_t ldy, const T* c_prev, const T* h_prev, Rows r) {
+  const int64_t H = r.H;
+  for (int64_t b = r.b0; b < r.b1; ++b) {
+    T* cb = c + b * H;
+    T* hb = h + b * H;
+    T* yb = y + b * ldy;
+    if (!r.on(b)) {
+      carry(cb, c_prev + b * H, H);
+      carry(hb, h_prev + b * H, H);
+      std::fill(yb, yb + H, T(0));
+      continue;
+    }
+    T* gi = gates + b * 4 * H;
+    T* gf = gi + H;
+    T* gg = gf + H;
+    T* go = gg + H;
+    const T* cp = c_prev + b * H;
+    NERVE_IVDEP
+    for (int64_t j = 0; j < H; ++j) {
+      const T i = act_sigmoid(gi[j]), f = act_sigmoid(gf[j]), g = act_tanh(gg[j]), o = act_sigmoid(go[j]);
+      const T cn = f * cp[j] + i * g;
+      const T hn = o * act_tanh(cn);
+      gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
+      cb[j] = cn, hb[j] = hn, yb[j] = hn;
+    }
+  }
+}
+
+// dgates (B,4H) out (pre-activation gradients); dh_out (B,H) out: 0 on active rows (the caller's
+// GEMM adds dgates W_hh), dh on inactive ones; dc_out (B,H) out. dy (B,ldy) may be null.
+template <class T>
+void lstm_bwd_rows(T* dgates, T* dh_out, T* dc_out, const T* dh, const T* dc, const T* dy, int64_t ldy,
+                   const T* gates, const T* c, const T* c_prev, Rows r) {
+  const int64_t H = r.H;
+  for (int64_t b = r.b0; b < r.b1; ++b) {
+    T* dgi = dgates + b * 4 * H;
+    T* dho = dh_out + b * H;
+    T* dco = dc_out + b * H;
+    const T* dhb = dh + b * H;
+    const T* dcb = dc + b * H;
+    if (!r.on(b)) {
+      std::fill(dgi, dgi + 4 * H, T(0));
+      carry(dho, dhb, H);
+      carry(dco, dcb, H);
+      continue;
+    }
+    T* dgf = dgi + H;
+    T* dgg = dgf + H;
+    T* dgo = dgg + H;
+    const T* gi = gates + b * 4 * H;
+    const T* gf = gi + H;
+    const T* gg = gf + H;
+    const T* go = gg + H;
+    const T* cb = c + b * H;
+    const T* cp = c_prev + b * H;
+    const T* dyb = dy ? dy + b * ldy : nullptr;
+    NERVE_IVDEP
+    for (int64_t j = 0; j < H; ++j) {
+      const T i = gi[j], f = gf[j], g = gg[j], o = go[j];
+      const T tc = act_tanh(cb[j]);
+      const T dht = dyb ? dhb[j] + dyb[j] : dhb[j];
+      const T dct = dcb[j] + dht * o * (T(1) - tc * tc);
+      dgi[j] = dct * g * i * (T(1) - i);
+      dgf[j] = dct * cp[j] * f * (T(1) - f);
+      dgg[j] = dct * i * (T(1) - g * g);
+      dgo[j] = dht * tc * o * (T(1) - o);
+      dco[j] = dct * f;
+      dho[j] = T(0);
+    }
+  }
+}
+
+// ---- GRU ----------------------------------------------------------------------------------------
+
+// gates (B,3H): x W_ih^T + b_ih in, r z n out; hproj (B,3H): h W_hh^T + b_hh; hn_save (B,H) out: its n part.
+template <class T>
+void gru_fwd_rows(T* gates, T* hn_save, T* h, T* y, int64_t ldy, const T* hproj, const T* h_prev, Rows r) {
+  const int64_t H = r.H;
+  for (int64_t b = r.b0; b < r.b1; ++b) {
+    T* hb = h + b * H;
+    T* yb = y + b * ldy;
+    const T* hp = h_prev + b * H;
+    if (!r.on(b)) {
+      carry(hb, hp, H);
+      std::fill(yb, yb + H, T(0));
+      continue;
+    }
+    T* gr = gates + b * 3 * H;
+    T* gz = gr + H;
+    T* gn = gz + H;
+    const T* pr = hproj + b * 3 * H;
+    const T* pz = pr + H;
+    const T* pn = pz + H;
+    T* hs = hn_save + b * H;
+    NERVE_IVDEP
+    for (int64_t j = 0; j < H; ++j) {
+      const T rr = act_sigmoid(gr[j] + pr[j]), z = act_sigmoid(gz[j] + pz[j]);
+      const T n = act_tanh(gn[j] + rr * pn[j]);
+      const T hn = n + z * (hp[j] - n);
+      gr[j] = rr, gz[j] = z, gn[j] = n, hs[j] = pn[j];
+      hb[j] = hn, yb[j] = hn;
+    }
+  }
+}
+
+// dgx (B,3H) out: gradients of the input-side pre-activations; dgh (B,3H) out: of the hidden side
+// (its n part is multiplied by r); dh_out (B,H) out: z dh (the caller's GEMM adds dgh W_hh).
+template <class T>
+void gru_bwd_rows(T* dgx, T* dgh, T* dh_out, const T* dh, const T* dy, int64_t ldy, const T* gates, const T* hn_save,
+                  const T* h_prev, Rows r) {
+  const int64_t H = r.H;
+  for (int64_t b = r.b0; b < r.b1; ++b) {
+    T* dxr = dgx + b * 3 * H;
+    T* dhr = dgh + b * 3 * H;
+    T* dho = dh_out + b * H;
+    const T* dhb = dh + b * H;
+    if (!r.on(b)) {
+      std::fill(dxr, dxr + 3 * H, T(0));
+      std::fill(dhr, dhr + 3 * H, T(0));
+      carry(dho, dhb, H);
+      continue;
+    }
+    T* dxz = dxr + H;
+    T* dxn = dxz + H;
+    T* dhz = dhr + H;
+    T* dhn = dhz + H;
+    const T* gr = gates + b * 3 * H;
+    const T* gz = gr + H;
+    const T* gn = gz + H;
+    const T* hs = hn_save + b * H;
+    const T* hp = h_prev + b * H;
+    const T* dyb = dy ? dy + b * ldy : nullptr;
+    NERVE_IVDEP
+    for (int64_t j = 0; j < H; ++j) {
+      const T rr = gr[j], z = gz[j], n = gn[j];
+      const T dht = dyb ? dhb[j] + dyb[j] : dhb[j];
+      const T dnp = dht * (T(1) - z) * (T(1) - n * n);
+      const T dzp = dht * (hp[j] - n) * z * (T(1) - z);
+      const T drp = dnp * hs[j] * rr * (T(1) - rr);
+      dxr[j] = drp, dxz[j] = dzp, dxn[j] = dnp;
+      dhr[j] = drp, dhz[j] = dzp, dhn[j] = dnp * rr;
+      dho[j] = dht * z;
+    }
+  }
+}
+
+// ---- Elman RNN ----------------------------------------------------------------------------------
+
+// h (B,H): pre-activations in, the new state out (inactive rows: h_prev).
+template <class T>
+void rnn_fwd_rows(T* h, T* y, int64_t ldy, const T* h_prev, bool relu, Rows r) {
+  const int64_t H = r.H;
+  for (int64_t b = r.b0; b < r.b1; ++b) {
+    T* hb = h + b * H;
+    T* yb = y + b * ldy;
+    if (!r.on(b)) {
+      carry(hb, h_prev + b * H, H);
+      std::fill(yb, yb + H, T(0));
+      continue;
+    }
+    if (relu) {
+      NERVE_IVDEP
+      for (int64_t j = 0; j < H; ++j) hb[j] = yb[j] = act_relu(hb[j]);
+    } else {
+      NERVE_IVDEP
+      for (int64_t j = 0; j < H; ++j) hb[j] = yb[j] = act_tanh(hb[j]);
+    }
+  }
+}
+
+template <class T>
+void rnn_bwd_rows(T* dgates, T* dh_out, const T* dh, const T* dy, int64_t ldy, const T* h, bool relu, Rows r) {
+  const int64_t H = r.H;
+  for (int64_t b = r.b0; b < r.b1; ++b) {
+    T* dg = dgates + b * H;
+    T* dho = dh_out + b * H;
+    const T* dhb = dh + b * H;
+    if (!r.on(b)) {
+      std::fill(dg, dg + H, T(0));
+      carry(dho, dhb, H);
+      continue;
+    }
+    const T* hb = h + b * H;
+    const T* dyb = dy ? dy + b * ldy : nullptr;
+    NERVE_IVDEP
+    for (int64_t j = 0; j < H; ++j) {
+      const T dht = dyb ? dhb[j] + dyb[j] : dhb[j];
+      dg[j] = relu ? (hb[j] > T(0) ? dht : T(0)) : dht * (T(1) - hb[j] * hb[j]);
+      dho[j] = T(0);
+    }
+  }
+}
+
+template <class T>
+RnnCellKernels<T> make_rnn_cell_kernels() {
+  return {lstm_fwd_rows<T>, lstm_bwd_rows<T>, gru_fwd_rows<T>, gru_bwd_rows<T>, rnn_fwd_rows<T>, rnn_bwd_rows<T>};
+}
+
+}  // namespace
+}  // namespace nerve

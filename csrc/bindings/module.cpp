@@ -10,6 +10,7 @@ void init_gemm(py::module_& cpu, py::module_& cuda);
 void init_conv(py::module_& cpu, py::module_& cuda);
 void init_pool(py::module_& cpu, py::module_& cuda);
 void init_rnn(py::module_& cpu, py::module_& cuda);
+void init_attention(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -21,4 +22,5 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_conv(cpu, cuda);
   nerve::init_pool(cpu, cuda);
   nerve::init_rnn(cpu, cuda);
+  nerve::init_attention(cpu, cuda);
 }

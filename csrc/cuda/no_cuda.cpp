@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "attention.h"
 #include "gemm.h"
 #include "rnn.h"
 #include "runtime.h"
@@ -33,6 +34,16 @@ void rnn_backward_f32(float*, float*, float*, float*, float*, float*, float*, fl
                       const float*, const float*, const float*, const float*, const float*, const float*,
                       const float*, const int64_t*, const RnnShape&, bool, void*) {
   not_built("rnn");
+}
+
+void attention_forward_f32(float*, float*, const float*, const float*, const float*, const AttnMask&,
+                           const AttnShape&, const AttnOptions&, void*) {
+  not_built("scaled_dot_product_attention");
+}
+void attention_backward_f32(float*, float*, float*, float*, float*, const float*, const float*, const float*,
+                            const float*, const float*, const float*, const AttnMask&, const AttnShape&,
+                            const AttnOptions&, void*) {
+  not_built("scaled_dot_product_attention");
 }
 
 }  // namespace nerve::cuda

@@ -6,3 +6,4 @@ from ..ops.linear import linear  # noqa: F401
 from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noqa: F401
 from ..ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d,  # noqa: F401
                         max_pool2d)
+from ..ops.attention import scaled_dot_product_attention  # noqa: F401

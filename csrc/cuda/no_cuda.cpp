@@ -3,10 +3,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "activation.h"
 #include "attention.h"
+#include "dropout.h"
 #include "gemm.h"
+#include "optim.h"
 #include "rnn.h"
 #include "runtime.h"
+#include "softmax.h"
 
 namespace nerve::cuda {
 
@@ -26,6 +30,63 @@ void gemm_f32(float*, MatStrides, const float*, MatStrides, const float*, MatStr
   not_built("matmul");
 }
 
+template <class T>
+void sgd_update(const SgdTensor<T>*, int64_t, const SgdOptions&, void*) {
+  not_built("sgd");
+}
+template <class T>
+void adam_update(const AdamTensor<T>*, int64_t, const AdamOptions&, void*) {
+  not_built("adam");
+}
+template <class T>
+void rmsprop_update(const RmspropTensor<T>*, int64_t, const RmspropOptions&, void*) {
+  not_built("rmsprop");
+}
+template <class T>
+void adagrad_update(const AdagradTensor<T>*, int64_t, const AdagradOptions&, void*) {
+  not_built("adagrad");
+}
+#define NERVE_NO_CUDA_OPTIM(T)                                                                   \
+  template void sgd_update<T>(const SgdTensor<T>*, int64_t, const SgdOptions&, void*);           \
+  template void adam_update<T>(const AdamTensor<T>*, int64_t, const AdamOptions&, void*);        \
+  template void rmsprop_update<T>(const RmspropTensor<T>*, int64_t, const RmspropOptions&, void*); \
+  template void adagrad_update<T>(const AdagradTensor<T>*, int64_t, const AdagradOptions&, void*);
+NERVE_NO_CUDA_OPTIM(float)
+NERVE_NO_CUDA_OPTIM(double)
+#undef NERVE_NO_CUDA_OPTIM
+// activation.h
+void activation_forward(float*, const float*, int64_t, Act op, ActParams, void*) { not_built(act_name(op)); }
+void activation_forward(double*, const double*, int64_t, Act op, ActParams, void*) { not_built(act_name(op)); }
+void activation_backward(float*, const float*, const float*, int64_t, Act op, ActParams, bool, void*) {
+  not_built(act_name(op));
+}
+void activation_backward(double*, const double*, const double*, int64_t, Act op, ActParams, bool, void*) {
+  not_built(act_name(op));
+}
+
+// softmax.h
+void softmax_forward(float*, const float*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
+void softmax_forward(double*, const double*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
+void softmax_backward(float*, const float*, const float*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
+void softmax_backward(double*, const double*, const double*, int64_t, int64_t, int64_t, bool log, void*) {
+  not_built(log ? "log_softmax" : "softmax");
+}
+void dropout_forward_f32(float*, uint8_t*, const float*, int64_t, double, uint64_t, uint64_t, void*) {
+  not_built("dropout");
+}
+void dropout_forward_f64(double*, uint8_t*, const double*, int64_t, double, uint64_t, uint64_t, void*) {
+  not_built("dropout");
+}
+void dropout_backward_f32(float*, const float*, const uint8_t*, int64_t, double, void*) { not_built("dropout"); }
+void dropout_backward_f64(double*, const double*, const uint8_t*, int64_t, double, void*) { not_built("dropout"); }
+
+// rnn.h
 void rnn_forward_f32(float*, float*, float*, float*, const float*, const float*, const float*, const float*,
                      const float*, const float*, const float*, const int64_t*, const RnnShape&, void*) {
   not_built("rnn");
@@ -36,6 +97,7 @@ void rnn_backward_f32(float*, float*, float*, float*, float*, float*, float*, fl
   not_built("rnn");
 }
 
+// attention.h
 void attention_forward_f32(float*, float*, const float*, const float*, const float*, const AttnMask&,
                            const AttnShape&, const AttnOptions&, void*) {
   not_built("scaled_dot_product_attention");

@@ -5,5 +5,6 @@ from .module import Module  # noqa: F401
 from .containers import Sequential, ModuleList, ModuleDict  # noqa: F401
 from .linear import Linear, Identity, Flatten, Unflatten  # noqa: F401
 from . import utils  # noqa: F401
+from .dropout import Dropout  # noqa: F401
 from .rnn import (RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell, PackedSequence,  # noqa: F401
                   pack_padded_sequence, pad_packed_sequence, pad_sequence, pack_sequence)

@@ -1,0 +1,19 @@
+"""nerve.optim — optimizers on fused update kernels, and learning-rate schedulers (torch.optim's API).
+
+    opt = nerve.optim.Adam(model.parameters(), lr=1e-3)
+    sched = nerve.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    for x, y in data:
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+    sched.step()
+"""
+from .optimizer import Optimizer, required  # noqa: F401
+from .sgd import SGD  # noqa: F401
+from .adam import Adam, AdamW  # noqa: F401
+from .rmsprop import RMSprop  # noqa: F401
+from .adagrad import Adagrad  # noqa: F401
+from .regularization import l1_penalty, l2_penalty  # noqa: F401
+from . import lr_scheduler  # noqa: F401
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "l1_penalty", "l2_penalty", "lr_scheduler"]

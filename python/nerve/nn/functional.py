@@ -10,4 +10,4 @@ from ..ops.activation import (elu, elu_, gelu, hardtanh, hardtanh_, leaky_relu, 
                               sigmoid, silu, softplus, tanh)
 from ..ops.softmax import log_softmax, softmax  # noqa: F401
 from ..ops.dropout import dropout  # noqa: F401
-from ..ops.attention import scaled_dot_product_attention  # noqa: F401
+from ..ops.attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: F401

@@ -145,3 +145,190 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     seed = kernel_seed() if p > 0 else 0
     out = _Attention.apply(q3, k3, v3, mask, bool(is_causal), sc, p, seed)
     return out.reshape(*lead, L, Ev)
+
+
+# ---- multi-head attention (torch.nn.functional.multi_head_attention_forward) ----------------------
+
+def _canonical_mask(mask, name, dtype, op):
+    """A bool mask (True: masked out) becomes 0 / -inf of `dtype`; a float mask must have `dtype`."""
+    if mask is None:
+        return None
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"[{op}] {name} must be a nerve.Tensor, got {type(mask).__name__}")
+    kind = mask._data.dtype.kind
+    if kind == "b":
+        return _bool_to_float(mask, dtype)
+    if kind != "f":
+        raise TypeError(f"[{op}] only bool and floating types of {name} are supported, got {mask.dtype}")
+    if mask.dtype != dtype:
+        raise TypeError(f"[{op}] {name} is {mask.dtype} but the query is {dtype}; cast one of them")
+    return mask
+
+
+def _bool_to_float(mask, dtype):
+    from .. import creation
+    return creation.zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
+
+
+def _pad_last(t, n=1):
+    """Appends n zero columns on the last dimension (torch's F.pad(t, (0, n)))."""
+    from .. import creation
+    return creation.cat([t, t.new_zeros(*t.shape[:-1], n)], -1)
+
+
+def _mha_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn,
+                 dropout_p, out_proj_weight, out_proj_bias, training, key_padding_mask, need_weights, attn_mask,
+                 q_proj_weight, k_proj_weight, v_proj_weight, average_attn_weights, is_causal, op):
+    from .. import creation
+    from .dropout import dropout
+    from .linear import linear
+    from .softmax import softmax
+
+    batched = query.ndim == 3
+    if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError(f"[{op}] query, key and value must all be 3-D (batched) or 2-D (unbatched), got shapes "
+                         f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+    if not batched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            if key_padding_mask.ndim != 1:
+                raise ValueError(f"[{op}] for unbatched (2-D) query, key_padding_mask must be 1-D, got shape "
+                                 f"{tuple(key_padding_mask.shape)}")
+            key_padding_mask = key_padding_mask.unsqueeze(0)
+    L, N, E = query.shape
+    S = key.shape[0]
+    if key.shape[1] != N or value.shape[1] != N:
+        raise ValueError(f"[{op}] query, key and value must have the same batch size, got {tuple(query.shape)}, "
+                         f"{tuple(key.shape)}, {tuple(value.shape)}")
+    if value.shape[0] != S:
+        raise ValueError(f"[{op}] key and value must have the same sequence length, got {S} and {value.shape[0]}")
+    head_dim = E // num_heads
+    if head_dim * num_heads != E:
+        raise ValueError(f"[{op}] embed_dim {E} not divisible by num_heads {num_heads}")
+    if key_padding_mask is not None and tuple(key_padding_mask.shape) != (N, S):
+        raise ValueError(f"[{op}] expected key_padding_mask of shape {(N, S)}, got {tuple(key_padding_mask.shape)}")
+    key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", query.dtype, op)
+
+    if is_causal and attn_mask is None:
+        raise RuntimeError(f"[{op}] Need attn_mask if specifying the is_causal hint. You may use the Transformer "
+                           f"module method `generate_square_subsequent_mask` to create this mask.")
+    if is_causal and key_padding_mask is None and not need_weights:
+        attn_mask = None  # the kernel applies the causal mask itself
+    else:
+        attn_mask = _canonical_mask(attn_mask, "attn_mask", query.dtype, op)
+        if key_padding_mask is not None:
+            is_causal = False
+
+    # input projections: one GEMM for self-attention, as torch's _in_projection_packed
+    if in_proj_weight is not None:
+        if in_proj_weight.shape[1] != E:
+            raise ValueError(f"[{op}] query has {E} features, in_proj_weight expects {in_proj_weight.shape[1]}")
+        if key is query and value is key:
+            q, k, v = linear(query, in_proj_weight, in_proj_bias).chunk(3, -1)
+        else:
+            w_q, w_kv = in_proj_weight[:E], in_proj_weight[E:]
+            b_q = b_kv = None
+            if in_proj_bias is not None:
+                b_q, b_kv = in_proj_bias[:E], in_proj_bias[E:]
+            q = linear(query, w_q, b_q)
+            if value is key:
+                k, v = linear(key, w_kv, b_kv).chunk(2, -1)
+            else:
+                k = linear(key, w_kv[:E], None if b_kv is None else b_kv[:E])
+                v = linear(value, w_kv[E:], None if b_kv is None else b_kv[E:])
+    else:
+        b_q = b_k = b_v = None
+        if in_proj_bias is not None:
+            b_q, b_k, b_v = in_proj_bias[:E], in_proj_bias[E:2 * E], in_proj_bias[2 * E:]
+        for name, x, w in (("key", key, k_proj_weight), ("value", value, v_proj_weight)):
+            if x.shape[-1] != w.shape[1]:
+                raise ValueError(f"[{op}] {name} has {x.shape[-1]} features, expected {w.shape[1]}")
+        q, k, v = linear(query, q_proj_weight, b_q), linear(key, k_proj_weight, b_k), linear(value, v_proj_weight, b_v)
+
+    if attn_mask is not None:
+        if attn_mask.ndim == 2:
+            if tuple(attn_mask.shape) != (L, S):
+                raise RuntimeError(f"[{op}] The shape of the 2D attn_mask is {tuple(attn_mask.shape)}, but should be "
+                                   f"{(L, S)}.")
+            attn_mask = attn_mask.unsqueeze(0)
+        elif attn_mask.ndim == 3:
+            if tuple(attn_mask.shape) != (N * num_heads, L, S):
+                raise RuntimeError(f"[{op}] The shape of the 3D attn_mask is {tuple(attn_mask.shape)}, but should be "
+                                   f"{(N * num_heads, L, S)}.")
+        else:
+            raise RuntimeError(f"[{op}] attn_mask's dimension {attn_mask.ndim} is not supported")
+
+    if bias_k is not None and bias_v is not None:
+        k = creation.cat([k, bias_k.expand(1, N, E)], 0)
+        v = creation.cat([v, bias_v.expand(1, N, E)], 0)
+        attn_mask = None if attn_mask is None else _pad_last(attn_mask)
+        key_padding_mask = None if key_padding_mask is None else _pad_last(key_padding_mask)
+    elif bias_k is not None or bias_v is not None:
+        raise ValueError(f"[{op}] bias_k and bias_v must both be given or both be None")
+
+    # (L, N, E) -> (N * heads, L, head_dim), torch's head layout
+    q = q.reshape(L, N * num_heads, head_dim).transpose(0, 1)
+    k = k.reshape(k.shape[0], N * num_heads, head_dim).transpose(0, 1)
+    v = v.reshape(v.shape[0], N * num_heads, head_dim).transpose(0, 1)
+    if add_zero_attn:
+        k = creation.cat([k, k.new_zeros(N * num_heads, 1, head_dim)], 1)
+        v = creation.cat([v, v.new_zeros(N * num_heads, 1, head_dim)], 1)
+        attn_mask = None if attn_mask is None else _pad_last(attn_mask)
+        key_padding_mask = None if key_padding_mask is None else _pad_last(key_padding_mask)
+    S = k.shape[1]
+    if key_padding_mask is not None:
+        kpm = key_padding_mask.reshape(N, 1, 1, S).expand(N, num_heads, 1, S).reshape(N * num_heads, 1, S)
+        attn_mask = kpm if attn_mask is None else attn_mask + kpm
+    if not training:
+        dropout_p = 0.0
+
+    if need_weights:
+        if is_causal and attn_mask is None:
+            raise RuntimeError(f"[{op}] is_causal needs attn_mask when need_weights=True")
+        scores = (q * math.sqrt(1.0 / head_dim)) @ k.transpose(1, 2)
+        if attn_mask is not None:
+            scores = scores + attn_mask
+        weights = softmax(scores, -1)
+        if dropout_p > 0.0:
+            weights = dropout(weights, dropout_p)
+        out = weights @ v                                               # (N * heads, L, head_dim)
+        out = out.transpose(0, 1).reshape(L * N, E)
+        out = linear(out, out_proj_weight, out_proj_bias).reshape(L, N, E)
+        weights = weights.reshape(N, num_heads, L, S)
+        if average_attn_weights:
+            weights = weights.mean(1)
+        if not batched:
+            out, weights = out.squeeze(1), weights.squeeze(0)
+        return out, weights
+
+    if attn_mask is not None:
+        attn_mask = attn_mask.unsqueeze(0) if attn_mask.shape[0] == 1 else attn_mask.reshape(N, num_heads, -1, S)
+    q = q.reshape(N, num_heads, L, head_dim)
+    k = k.reshape(N, num_heads, S, head_dim)
+    v = v.reshape(N, num_heads, S, head_dim)
+    out = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)  # (N, heads, L, head_dim)
+    out = out.permute(2, 0, 1, 3).reshape(L * N, E)
+    out = linear(out, out_proj_weight, out_proj_bias).reshape(L, N, E)
+    if not batched:
+        out = out.squeeze(1)
+    return out, None
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias,
+                                 bias_k, bias_v, add_zero_attn, dropout_p, out_proj_weight, out_proj_bias,
+                                 training=True, key_padding_mask=None, need_weights=True, attn_mask=None,
+                                 use_separate_proj_weight=False, q_proj_weight=None, k_proj_weight=None,
+                                 v_proj_weight=None, static_k=None, static_v=None, average_attn_weights=True,
+                                 is_causal=False):
+    """torch.nn.functional.multi_head_attention_forward, on (L, N, E) / (S, N, E) inputs (or unbatched)."""
+    op = "multi_head_attention_forward"
+    if static_k is not None or static_v is not None:
+        raise NotImplementedError(f"[{op}] static_k / static_v are not supported")
+    if query.shape[-1] != embed_dim_to_check:
+        raise ValueError(f"[{op}] was expecting embedding dimension of {embed_dim_to_check}, but got "
+                         f"{query.shape[-1]}")
+    if use_separate_proj_weight:
+        in_proj_weight = None
+    return _mha_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn,
+                        dropout_p, out_proj_weight, out_proj_bias, training, key_padding_mask, need_weights,
+                        attn_mask, q_proj_weight, k_proj_weight, v_proj_weight, average_attn_weights, is_causal, op)

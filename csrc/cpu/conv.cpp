@@ -422,44 +422,75 @@ void backward_weight_direct_k(float* dw, const float* dy, const float* x, const 
   });
 }
 
-// Kg < 16 (depthwise and the like) or few taps: flat positions along the vector, dy read in place,
-// one reduction per tile per image chunk.
+// Kg < 16 (depthwise and the like) or few taps: flat positions along the vector. Work items are
+// (image, group, block of kWk output channels); each thread takes an equal run of them, so mostly
+// whole images: it pads the image once, copies the block's dy into flat layout (dyf, in L1) and
+// sweeps every tap block over it, adding per-lane partial sums into its own buffer (K x depth x 16
+// floats; no reduction per tile). The buffers are summed across threads and lanes at the end.
 void backward_weight_direct(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
   using conv_direct::kWk;
   using conv_direct::kWt;
   const Flat f(s);
-  const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = Cg * s.R * s.S, P = s.OH * s.OW;
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = Cg * s.R * s.S, P = s.OH * s.OW, G = s.groups;
   const std::vector<int64_t> boff = f.taps(s);
-  const int64_t nvec = ceil_div(f.Pv, 16);
+  const int64_t nvec = ceil_div(f.Pv, 16), Lp = nvec * 16;
   std::vector<uint16_t> mask(nvec);
-  std::vector<int64_t> q(nvec);
-  for (int64_t v = 0, row = 0, col = 0; v < nvec; ++v) {
-    q[v] = row * s.OW + std::min(col, s.OW);
+  for (int64_t v = 0, col = 0; v < nvec; ++v) {
     unsigned m = 0;
     for (int l = 0; l < 16; ++l) {
       if (16 * v + l < f.Pv && col < s.OW) m |= 1u << l;
-      if (++col == f.Wp) col = 0, ++row;
+      if (++col == f.Wp) col = 0;
     }
     mask[v] = static_cast<uint16_t>(m);
   }
-  const int64_t nimg = std::max<int64_t>(1, std::min<int64_t>(s.N, (int64_t{4} << 20) / f.img));
-  float* xbuf = scratch(0, nimg * f.img);
-  const int64_t kbw = ceil_div(Kg, kWk), tbw = ceil_div(depth, kWt), tiles = s.groups * kbw * tbw;
-#pragma omp parallel num_threads(num_threads())
-  for (int64_t n0 = 0; n0 < s.N; n0 += nimg) {
-    const int64_t nb = std::min(nimg, s.N - n0);
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < nb * s.C; ++i)
-      f.pad_plane(xbuf + (i / s.C) * f.img, x + (n0 + i / s.C) * s.C * s.H * s.W, i % s.C, s);
-#pragma omp for schedule(static)
-    for (int64_t it = 0; it < tiles; ++it) {
-      const int64_t g = it / (kbw * tbw), k0 = ((it / tbw) % kbw) * kWk, t0 = (it % tbw) * kWt;
-      conv_direct::weight_tile_avx512(dw + (g * Kg + k0) * depth + t0, depth, dy + (n0 * s.K + g * Kg + k0) * P, P,
-                                      s.K * P, xbuf + g * Cg * f.plane, f.img, boff.data() + t0, nb, mask.data(),
-                                      q.data(), nvec, static_cast<int>(std::min<int64_t>(kWk, Kg - k0)),
-                                      static_cast<int>(std::min<int64_t>(kWt, depth - t0)));
+  const int64_t kbw = ceil_div(Kg, kWk), tbw = ceil_div(depth, kWt), items = s.N * G * kbw;
+  const int64_t psize = s.K * depth * 16;
+  const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), items)));
+  std::vector<float*> parts(nt, nullptr);
+#pragma omp parallel num_threads(nt)
+  {
+    int t = 0, T = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num(), T = omp_get_num_threads();  // the runtime may grant fewer than nt
+#endif
+    float* xb = scratch(0, f.img);
+    float* dyf = scratch(1, kWk * Lp);
+    float* part = parts[t] = scratch(2, psize);
+    std::fill(part, part + psize, 0.f);
+    int64_t padded = -1;
+    for (int64_t it = items * t / T, e = items * (t + 1) / T; it < e; ++it) {
+      const int64_t n = it / (G * kbw), g = (it / kbw) % G, k0 = (it % kbw) * kWk;
+      const int mk = static_cast<int>(std::min<int64_t>(kWk, Kg - k0));
+      if (padded != n) {
+        for (int64_t c = 0; c < s.C; ++c) f.pad_plane(xb, x + n * s.C * s.H * s.W, c, s);
+        padded = n;
+      }
+      for (int i = 0; i < mk; ++i) {  // dy rows onto the flat positions, zeros in between and after
+        const float* src = dy + (n * s.K + g * Kg + k0 + i) * P;
+        float* d = dyf + i * Lp;
+        for (int64_t oh = 0; oh < s.OH; ++oh) {
+          std::memcpy(d + oh * f.Wp, src + oh * s.OW, sizeof(float) * s.OW);
+          std::memset(d + oh * f.Wp + s.OW, 0, sizeof(float) * (f.Wp - s.OW));
+        }
+        std::memset(d + f.Pv, 0, sizeof(float) * (Lp - f.Pv));
+      }
+      for (int64_t tb = 0; tb < tbw; ++tb) {
+        const int64_t t0 = tb * kWt;
+        conv_direct::weight_tile_avx512(part + ((g * Kg + k0) * depth + t0) * 16, depth * 16, dyf, Lp,
+                                        xb + g * Cg * f.plane, boff.data() + t0, mask.data(), nvec, mk,
+                                        static_cast<int>(std::min<int64_t>(kWt, depth - t0)));
+      }
     }
   }
+  parallel_for(s.K * depth, 256, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float acc = 0.f;
+      for (float* part : parts)
+        if (part)
+          for (int l = 0; l < 16; ++l) acc += part[i * 16 + l];
+      dw[i] += acc;
+    }
+  });
 }
 
 // Forward and weight gradient run direct at any stride (through phase planes).
@@ -514,11 +545,13 @@ void conv2d_backward_bias(T* db, const T* dy, const Conv2dShape& s) {
   const int64_t P = s.OH * s.OW;
   parallel_for(s.K, 16, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
-      double acc = 0;
+      double acc = 0;  // rows summed in T (vector lanes), rows accumulated in double
       for (int64_t n = 0; n < s.N; ++n) {
         const T* row = dy + (n * s.K + k) * P;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t q = 0; q < P; ++q) acc += row[q];
+        T part = 0;
+#pragma omp simd reduction(+ : part)
+        for (int64_t q = 0; q < P; ++q) part += row[q];
+        acc += double(part);
       }
       db[k] += T(acc);
     }

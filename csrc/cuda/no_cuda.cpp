@@ -5,9 +5,11 @@
 
 #include "activation.h"
 #include "attention.h"
+#include "conv.h"
 #include "dropout.h"
 #include "gemm.h"
 #include "optim.h"
+#include "pool.h"
 #include "rnn.h"
 #include "runtime.h"
 #include "softmax.h"
@@ -85,6 +87,69 @@ void dropout_forward_f64(double*, uint8_t*, const double*, int64_t, double, uint
 }
 void dropout_backward_f32(float*, const float*, const uint8_t*, int64_t, double, void*) { not_built("dropout"); }
 void dropout_backward_f64(double*, const double*, const uint8_t*, int64_t, double, void*) { not_built("dropout"); }
+void conv2d_forward(T*, const T*, const T*, const T*, const Conv2dShape&, void*, int) {
+  not_built("conv2d");
+}
+template <class T>
+void conv2d_backward_input(T*, const T*, const T*, const Conv2dShape&, void*, int) {
+  not_built("conv2d");
+}
+template <class T>
+void conv2d_backward_weight(T*, const T*, const T*, const Conv2dShape&, void*, int, int) {
+  not_built("conv2d");
+}
+template <class T>
+void conv2d_backward_bias(T*, const T*, const Conv2dShape&, void*) {
+  not_built("conv2d");
+}
+#define NERVE_CONV_STUBS(T)                                                                              \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, void*, int);      \
+  template void conv2d_backward_input<T>(T*, const T*, const T*, const Conv2dShape&, void*, int);         \
+  template void conv2d_backward_weight<T>(T*, const T*, const T*, const Conv2dShape&, void*, int, int);   \
+  template void conv2d_backward_bias<T>(T*, const T*, const Conv2dShape&, void*);
+NERVE_CONV_STUBS(float)
+NERVE_CONV_STUBS(double)
+#undef NERVE_CONV_STUBS
+
+template <class T>
+void max_pool2d_forward(T*, int64_t*, const T*, const Pool2dShape&, void*) {
+  not_built("max_pool2d");
+}
+template <class T>
+void adaptive_max_pool2d_forward(T*, int64_t*, const T*, const Pool2dShape&, void*) {
+  not_built("adaptive_max_pool2d");
+}
+template <class T>
+void max_pool2d_backward(T*, const T*, const int64_t*, const Pool2dShape&, int, void*) {
+  not_built("max_pool2d");
+}
+template <class T>
+void avg_pool2d_forward(T*, const T*, const Pool2dShape&, bool, int64_t, void*) {
+  not_built("avg_pool2d");
+}
+template <class T>
+void avg_pool2d_backward(T*, const T*, const Pool2dShape&, bool, int64_t, void*) {
+  not_built("avg_pool2d");
+}
+template <class T>
+void adaptive_avg_pool2d_forward(T*, const T*, const Pool2dShape&, void*) {
+  not_built("adaptive_avg_pool2d");
+}
+template <class T>
+void adaptive_avg_pool2d_backward(T*, const T*, const Pool2dShape&, void*) {
+  not_built("adaptive_avg_pool2d");
+}
+#define NERVE_POOL_STUBS(T)                                                                             \
+  template void max_pool2d_forward<T>(T*, int64_t*, const T*, const Pool2dShape&, void*);              \
+  template void adaptive_max_pool2d_forward<T>(T*, int64_t*, const T*, const Pool2dShape&, void*);     \
+  template void max_pool2d_backward<T>(T*, const T*, const int64_t*, const Pool2dShape&, int, void*);  \
+  template void avg_pool2d_forward<T>(T*, const T*, const Pool2dShape&, bool, int64_t, void*);         \
+  template void avg_pool2d_backward<T>(T*, const T*, const Pool2dShape&, bool, int64_t, void*);        \
+  template void adaptive_avg_pool2d_forward<T>(T*, const T*, const Pool2dShape&, void*);               \
+  template void adaptive_avg_pool2d_backward<T>(T*, const T*, const Pool2dShape&, void*);
+NERVE_POOL_STUBS(float)
+NERVE_POOL_STUBS(double)
+#undef NERVE_POOL_STUBS
 
 // rnn.h
 void rnn_forward_f32(float*, float*, float*, float*, const float*, const float*, const float*, const float*,

@@ -269,8 +269,10 @@ class Module:
         from ..device import device as Device
         dev, dt = kwargs.get("device"), kwargs.get("dtype")
         for a in args:
-            if isinstance(a, (str, Device)):
-                dev = a
+            if isinstance(a, Tensor):  # torch: module.to(tensor) takes its device and dtype
+                dev, dt = a.device, a.dtype
+            elif isinstance(a, (str, Device)) or (isinstance(a, int) and not isinstance(a, bool)):
+                dev = a  # an int is a CUDA device index
             else:
                 dt = a
 
@@ -287,7 +289,7 @@ class Module:
         return self.to("cpu")
 
     def cuda(self, device=None) -> "Module":
-        return self.to("cuda" if device is None else f"cuda:{device}")
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
 
     def float(self) -> "Module":
         from .. import dtypes

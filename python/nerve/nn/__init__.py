@@ -8,3 +8,6 @@ from . import utils  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .rnn import (RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell, PackedSequence,  # noqa: F401
                   pack_padded_sequence, pad_packed_sequence, pad_sequence, pack_sequence)
+from .attention import MultiheadAttention, SinusoidalPositionalEmbedding, LearnedPositionalEmbedding  # noqa: F401
+from .transformer import (TransformerEncoderLayer, TransformerEncoder, TransformerDecoderLayer,  # noqa: F401
+                          TransformerDecoder, Transformer, generate_square_subsequent_mask)

@@ -111,17 +111,18 @@ void rnn_forward(T* y, T* hn, T* cn, T* ws, const T* x, const T* w_ih, const T* 
   T* step = gru ? hs + S * BH : nullptr;
   T* pre = lstm || gru ? gates : hs;
 
-  // pre = x W_ih^T + bias, over all S*B rows at once. LSTM and RNN fold b_hh in as well; the GRU
-  // keeps b_hh on the hidden side (its n gate scales that side by r).
-  std::vector<T> bias;
-  if (b_ih || (!gru && b_hh)) {
-    bias.assign(sz(GH), T(0));
-    for (int64_t j = 0; j < GH; ++j) bias[sz(j)] = (b_ih ? b_ih[j] : T(0)) + (!gru && b_hh ? b_hh[j] : T(0));
-    parallel_for(S * B, 64, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) std::copy(bias.begin(), bias.end(), pre + r * GH);
-    });
+  // pre = x W_ih^T over all S*B rows at once; the cell passes add the biases as they read it.
+  // LSTM and RNN add b_ih + b_hh; the GRU keeps b_hh on the hidden side (its n gate scales that
+  // side by r).
+  mm<T>(pre, GH, x, I, false, w_ih, I, true, S * B, GH, I, T(0));
+  std::vector<T> bias(sz(gru ? 2 * GH : GH), T(0));
+  for (int64_t j = 0; j < GH; ++j) {
+    const T bi = b_ih ? b_ih[j] : T(0), bh = b_hh ? b_hh[j] : T(0);
+    if (gru) bias[sz(j)] = bi, bias[sz(GH + j)] = bh;
+    else bias[sz(j)] = bi + bh;
   }
-  mm<T>(pre, GH, x, I, false, w_ih, I, true, S * B, GH, I, bias.empty() ? T(0) : T(1));
+  const T* bias_x = bias.data();
+  const T* bias_h = gru ? bias.data() + GH : nullptr;
 
   std::vector<uint8_t> act(sz(B));
   const Steps w{S, s.reverse};
@@ -135,21 +136,19 @@ void rnn_forward(T* y, T* hn, T* cn, T* ws, const T* x, const T* w_ih, const T* 
       T* g = gates + t * B * GH;
       if (!first || h0) mm<T>(g, GH, h_prev, H, false, w_hh, H, true, B, GH, H, T(1));
       const T* c_prev = first ? c_init : cs + tp * BH;
-      over_rows(B, H, a, [&](Rows r) { k.lstm_fwd(g, cs + t * BH, hs + t * BH, yt, s.ldy, c_prev, h_prev, r); });
-    } else if (gru) {
-      if (b_hh) {
-        for (int64_t b = 0; b < B; ++b) std::copy(b_hh, b_hh + GH, step + b * GH);
-      } else {
-        std::fill(step, step + B * GH, T(0));
-      }
-      if (!first || h0) mm<T>(step, GH, h_prev, H, false, w_hh, H, true, B, GH, H, T(1));
       over_rows(B, H, a, [&](Rows r) {
-        k.gru_fwd(gates + t * B * GH, hsave + t * BH, hs + t * BH, yt, s.ldy, step, h_prev, r);
+        k.lstm_fwd(g, cs + t * BH, hs + t * BH, yt, s.ldy, bias_x, c_prev, h_prev, r);
+      });
+    } else if (gru) {
+      if (!first || h0) mm<T>(step, GH, h_prev, H, false, w_hh, H, true, B, GH, H, T(0));
+      else std::fill(step, step + B * GH, T(0));
+      over_rows(B, H, a, [&](Rows r) {
+        k.gru_fwd(gates + t * B * GH, hsave + t * BH, hs + t * BH, yt, s.ldy, bias_x, bias_h, step, h_prev, r);
       });
     } else {
       T* h = hs + t * BH;
       if (!first || h0) mm<T>(h, H, h_prev, H, false, w_hh, H, true, B, H, H, T(1));
-      over_rows(B, H, a, [&](Rows r) { k.rnn_fwd(h, yt, s.ldy, h_prev, relu, r); });
+      over_rows(B, H, a, [&](Rows r) { k.rnn_fwd(h, yt, s.ldy, bias_x, h_prev, relu, r); });
     }
   }
   const int64_t last = w.t(S - 1);

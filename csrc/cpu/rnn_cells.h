@@ -27,13 +27,14 @@ struct Rows {
 // The passes of one ISA, as function pointers (rnn.cpp picks a table with isa()).
 template <class T>
 struct RnnCellKernels {
-  void (*lstm_fwd)(T* gates, T* c, T* h, T* y, int64_t ldy, const T* c_prev, const T* h_prev, Rows r);
+  void (*lstm_fwd)(T* gates, T* c, T* h, T* y, int64_t ldy, const T* bias, const T* c_prev, const T* h_prev, Rows r);
   void (*lstm_bwd)(T* dgates, T* dh_out, T* dc_out, const T* dh, const T* dc, const T* dy, int64_t ldy,
                    const T* gates, const T* c, const T* c_prev, Rows r);
-  void (*gru_fwd)(T* gates, T* hn_save, T* h, T* y, int64_t ldy, const T* hproj, const T* h_prev, Rows r);
+  void (*gru_fwd)(T* gates, T* hn_save, T* h, T* y, int64_t ldy, const T* b_ih, const T* b_hh, const T* hproj,
+                  const T* h_prev, Rows r);
   void (*gru_bwd)(T* dgx, T* dgh, T* dh_out, const T* dh, const T* dy, int64_t ldy, const T* gates,
                   const T* hn_save, const T* h_prev, Rows r);
-  void (*rnn_fwd)(T* h, T* y, int64_t ldy, const T* h_prev, bool relu, Rows r);
+  void (*rnn_fwd)(T* h, T* y, int64_t ldy, const T* bias, const T* h_prev, bool relu, Rows r);
   void (*rnn_bwd)(T* dgates, T* dh_out, const T* dh, const T* dy, int64_t ldy, const T* h, bool relu, Rows r);
 };
 
@@ -53,9 +54,9 @@ inline void carry(T* dst, const T* src, int64_t H) {
 
 // ---- LSTM ---------------------------------------------------------------------------------------
 
-// gates (B,4H): pre-activations in, i f g o out; c, h (B,H) out; y (B,ldy) out.
+// gates (B,4H): pre-activations less the bias (4H) in, i f g o out; c, h (B,H) out; y (B,ldy) out.
 template <class T>
-void lstm_fwd_rows(T* gates, T* c, T* h, T* y, int64_t ldy, const T* c_prev, const T* h_prev, Rows r) {
+void lstm_fwd_rows(T* gates, T* c, T* h, T* y, int64_t ldy, const T* bias, const T* c_prev, const T* h_prev, Rows r) {
   const int64_t H = r.H;
   for (int64_t b = r.b0; b < r.b1; ++b) {
     T* cb = c + b * H;
@@ -72,9 +73,11 @@ void lstm_fwd_rows(T* gates, T* c, T* h, T* y, int64_t ldy, const T* c_prev, con
     T* gg = gf + H;
     T* go = gg + H;
     const T* cp = c_prev + b * H;
+    const T *bi = bias, *bf = bias + H, *bg = bias + 2 * H, *bo = bias + 3 * H;
     NERVE_IVDEP
     for (int64_t j = 0; j < H; ++j) {
-      const T i = act_sigmoid(gi[j]), f = act_sigmoid(gf[j]), g = act_tanh(gg[j]), o = act_sigmoid(go[j]);
+      const T i = act_sigmoid(gi[j] + bi[j]), f = act_sigmoid(gf[j] + bf[j]);
+      const T g = act_tanh(gg[j] + bg[j]), o = act_sigmoid(go[j] + bo[j]);
       const T cn = f * cp[j] + i * g;
       const T hn = o * act_tanh(cn);
       gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
@@ -129,9 +132,11 @@ void lstm_bwd_rows(T* dgates, T* dh_out, T* dc_out, const T* dh, const T* dc, co
 
 // ---- GRU ----------------------------------------------------------------------------------------
 
-// gates (B,3H): x W_ih^T + b_ih in, r z n out; hproj (B,3H): h W_hh^T + b_hh; hn_save (B,H) out: its n part.
+// gates (B,3H): x W_ih^T in (b_ih added here), r z n out; hproj (B,3H): h W_hh^T (b_hh added here);
+// hn_save (B,H) out: the n part of h W_hh^T + b_hh.
 template <class T>
-void gru_fwd_rows(T* gates, T* hn_save, T* h, T* y, int64_t ldy, const T* hproj, const T* h_prev, Rows r) {
+void gru_fwd_rows(T* gates, T* hn_save, T* h, T* y, int64_t ldy, const T* b_ih, const T* b_hh, const T* hproj,
+                  const T* h_prev, Rows r) {
   const int64_t H = r.H;
   for (int64_t b = r.b0; b < r.b1; ++b) {
     T* hb = h + b * H;
@@ -149,12 +154,14 @@ void gru_fwd_rows(T* gates, T* hn_save, T* h, T* y, int64_t ldy, const T* hproj,
     const T* pz = pr + H;
     const T* pn = pz + H;
     T* hs = hn_save + b * H;
+    const T *xr = b_ih, *xz = b_ih + H, *xn = b_ih + 2 * H, *hr = b_hh, *hz = b_hh + H, *hnb = b_hh + 2 * H;
     NERVE_IVDEP
     for (int64_t j = 0; j < H; ++j) {
-      const T rr = act_sigmoid(gr[j] + pr[j]), z = act_sigmoid(gz[j] + pz[j]);
-      const T n = act_tanh(gn[j] + rr * pn[j]);
+      const T rr = act_sigmoid(gr[j] + xr[j] + pr[j] + hr[j]), z = act_sigmoid(gz[j] + xz[j] + pz[j] + hz[j]);
+      const T hnv = pn[j] + hnb[j];
+      const T n = act_tanh(gn[j] + xn[j] + rr * hnv);
       const T hn = n + z * (hp[j] - n);
-      gr[j] = rr, gz[j] = z, gn[j] = n, hs[j] = pn[j];
+      gr[j] = rr, gz[j] = z, gn[j] = n, hs[j] = hnv;
       hb[j] = hn, yb[j] = hn;
     }
   }
@@ -203,9 +210,9 @@ void gru_bwd_rows(T* dgx, T* dgh, T* dh_out, const T* dh, const T* dy, int64_t l
 
 // ---- Elman RNN ----------------------------------------------------------------------------------
 
-// h (B,H): pre-activations in, the new state out (inactive rows: h_prev).
+// h (B,H): pre-activations less the bias (H) in, the new state out (inactive rows: h_prev).
 template <class T>
-void rnn_fwd_rows(T* h, T* y, int64_t ldy, const T* h_prev, bool relu, Rows r) {
+void rnn_fwd_rows(T* h, T* y, int64_t ldy, const T* bias, const T* h_prev, bool relu, Rows r) {
   const int64_t H = r.H;
   for (int64_t b = r.b0; b < r.b1; ++b) {
     T* hb = h + b * H;
@@ -217,10 +224,10 @@ void rnn_fwd_rows(T* h, T* y, int64_t ldy, const T* h_prev, bool relu, Rows r) {
     }
     if (relu) {
       NERVE_IVDEP
-      for (int64_t j = 0; j < H; ++j) hb[j] = yb[j] = act_relu(hb[j]);
+      for (int64_t j = 0; j < H; ++j) hb[j] = yb[j] = act_relu(hb[j] + bias[j]);
     } else {
       NERVE_IVDEP
-      for (int64_t j = 0; j < H; ++j) hb[j] = yb[j] = act_tanh(hb[j]);
+      for (int64_t j = 0; j < H; ++j) hb[j] = yb[j] = act_tanh(hb[j] + bias[j]);
     }
   }
 }

@@ -13,6 +13,9 @@ void init_optim(py::module_& cpu, py::module_& cuda);
 void init_activation(py::module_& cpu, py::module_& cuda);
 void init_softmax(py::module_& cpu, py::module_& cuda);
 void init_dropout(py::module_& cpu, py::module_& cuda);
+void init_loss(py::module_& cpu, py::module_& cuda);
+void init_norm(py::module_& cpu, py::module_& cuda);
+void init_embedding(py::module_& cpu, py::module_& cuda);
 void init_rnn(py::module_& cpu, py::module_& cuda);
 void init_attention(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
@@ -29,6 +32,9 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_activation(cpu, cuda);
   nerve::init_softmax(cpu, cuda);
   nerve::init_dropout(cpu, cuda);
+  nerve::init_loss(cpu, cuda);
+  nerve::init_norm(cpu, cuda);
+  nerve::init_embedding(cpu, cuda);
   nerve::init_rnn(cpu, cuda);
   nerve::init_attention(cpu, cuda);
 }

@@ -83,17 +83,17 @@ T fwd(T x, T a, T b) {
 // s is x, or y when from_output (the binding only allows that where it is exact).
 template <Act OP, class T>
 T bwd(T dy, T s, T a, T b, bool from_output) {
-  if constexpr (OP == Act::relu) return s > 0 ? dy : T(0);
+  if constexpr (OP == Act::relu) return s <= 0 ? T(0) : dy;
   else if constexpr (OP == Act::leaky_relu) return s > 0 ? dy : dy * a;
-  else if constexpr (OP == Act::elu) return s <= 0 ? (from_output ? dy * (s + a) : dy * a * std::exp(s)) : dy;
+  else if constexpr (OP == Act::elu) return s > 0 ? dy : (from_output ? dy * (s + a) : dy * a * std::exp(s));
   else if constexpr (OP == Act::gelu) {
     const T cdf = T(0.5) * (T(1) + std::erf(s * kSqrt1_2d<T>));
     const T pdf = std::exp(T(-0.5) * s * s) * kInvSqrt2Pid<T>;
     return dy * (cdf + s * pdf);
   } else if constexpr (OP == Act::gelu_tanh) {
-    const T k = T(0.044715), x2 = s * s;
-    const T sg = T(1) / (T(1) + std::exp(T(-2) * kSqrt2_Pid<T> * (s + k * x2 * s)));
-    return dy * (sg + s * sg * (T(1) - sg) * T(2) * kSqrt2_Pid<T> * (T(1) + T(3) * k * x2));
+    const T k = T(0.044715), xc = (s != s || std::isinf(s)) ? s : std::min(T(1e4), std::max(T(-1e4), s)), x2 = xc * xc;
+    const T sg = T(1) / (T(1) + std::exp(T(-2) * kSqrt2_Pid<T> * (xc + k * x2 * xc)));
+    return dy * (sg + xc * sg * (T(1) - sg) * T(2) * kSqrt2_Pid<T> * (T(1) + T(3) * k * x2));
   } else if constexpr (OP == Act::silu) {
     const T sg = T(1) / (T(1) + std::exp(-s));
     return dy * sg * (T(1) + s * (T(1) - sg));
@@ -102,7 +102,7 @@ T bwd(T dy, T s, T a, T b, bool from_output) {
   else if constexpr (OP == Act::softplus) {
     const T z = s * a, e = std::exp(z);
     return z > b ? dy : dy * e / (e + T(1));
-  } else return (s <= a || s >= b) ? T(0) : dy;  // hardtanh
+  } else return (s > a && s < b) ? dy : T(0);  // hardtanh
 }
 
 // Calls fn(std::integral_constant<Act, op>) so loops get the op as a compile-time constant.

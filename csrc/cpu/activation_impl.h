@@ -38,21 +38,21 @@ constexpr float kKappa = 0.044715f;
 struct Relu {
   float a, b;
   Vec f(Vec x) const { return vmax(0.f, x); }
-  Vec g(Vec dy, Vec s) const { return select(s > 0.f, dy, 0.f); }
+  Vec g(Vec dy, Vec s) const { return select(s <= 0.f, 0.f, dy); }  // PyTorch's threshold_backward: NaN passes dy
 };
 struct LeakyRelu {
   float a, b;
   Vec f(Vec x) const { return select(x > 0.f, x, x * a); }
   Vec g(Vec dy, Vec s) const { return select(s > 0.f, dy, dy * a); }
 };
-struct Elu {  // backward from the input
+struct Elu {  // backward from the input (a NaN input gets a NaN gradient, as in PyTorch)
   float a, b;
   Vec f(Vec x) const { return select(x > 0.f, x, expm1_(x) * a); }
-  Vec g(Vec dy, Vec x) const { return select(x <= 0.f, dy * a * exp_(x), dy); }
+  Vec g(Vec dy, Vec x) const { return select(x > 0.f, dy, dy * a * exp_(x)); }
 };
 struct EluOut {  // backward from the output: a e^x = y + a where x <= 0
   float a, b;
-  Vec g(Vec dy, Vec y) const { return select(y <= 0.f, dy * (y + a), dy); }
+  Vec g(Vec dy, Vec y) const { return select(y > 0.f, dy, dy * (y + a)); }
 };
 struct Gelu {
   float a, b;
@@ -72,9 +72,11 @@ struct GeluTanh {
     return x / (1.f + exp_(-u2));
   }
   Vec g(Vec dy, Vec x) const {
-    const Vec x2 = x * x;
-    const Vec s = sigmoid_((2.f * kSqrt2_Pi) * fma(kKappa * x, x2, x));
-    return dy * fma(x * s * (1.f - s), (2.f * kSqrt2_Pi) * fma(3.f * kKappa, x2, 1.f), s);
+    // past |x| = 1e4 the second term is exactly 0 but its factors overflow (0 * inf): clamp finite x
+    // there (infinities keep their NaN gradient, as in PyTorch)
+    const Vec xc = select(vabs(x) == vinf(), x, vmin(1e4f, vmax(-1e4f, x))), x2 = xc * xc;
+    const Vec s = sigmoid_((2.f * kSqrt2_Pi) * fma(kKappa * xc, x2, xc));
+    return dy * fma(xc * s * (1.f - s), (2.f * kSqrt2_Pi) * fma(3.f * kKappa, x2, 1.f), s);
   }
 };
 struct Silu {
@@ -109,7 +111,7 @@ struct Softplus {  // a = beta, b = threshold
 struct Hardtanh {  // a = min_val, b = max_val; same backward from input or output
   float a, b;
   Vec f(Vec x) const { return vmin(b, vmax(a, x)); }
-  Vec g(Vec dy, Vec s) const { return select((s <= a) | (s >= b), 0.f, dy); }
+  Vec g(Vec dy, Vec s) const { return select((s > a) & (s < b), dy, 0.f); }  // NaN: 0, as in PyTorch
 };
 
 // ---- loops ---------------------------------------------------------------------------------------

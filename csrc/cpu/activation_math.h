@@ -69,6 +69,7 @@ inline Mask operator==(Vec a, Vec b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP
 inline Mask operator|(Mask a, Mask b) { return {__mmask16(a.m | b.m)}; }
 inline Mask operator&(Mask a, Mask b) { return {__mmask16(a.m & b.m)}; }
 inline Vec select(Mask m, Vec a, Vec b) { return _mm512_mask_blend_ps(m.m, b.v, a.v); }  // m ? a : b
+inline Mask lanes(int64_t k) { return {Vec::first(k)}; }  // the first k lanes
 inline Vec round_int(Vec a) { return _mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 // p * 2^n for integer-valued n; scalef saturates to 0 / inf and produces subnormals itself.
 inline Vec ldexp_int(Vec p, Vec n) { return _mm512_scalef_ps(p.v, n.v); }
@@ -126,6 +127,7 @@ inline Mask operator==(Vec a, Vec b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_EQ_O
 inline Mask operator|(Mask a, Mask b) { return {_mm256_or_ps(a.m, b.m)}; }
 inline Mask operator&(Mask a, Mask b) { return {_mm256_and_ps(a.m, b.m)}; }
 inline Vec select(Mask m, Vec a, Vec b) { return _mm256_blendv_ps(b.v, a.v, m.m); }
+inline Mask lanes(int64_t k) { return {_mm256_castsi256_ps(Vec::first(k))}; }
 inline Vec round_int(Vec a) { return _mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 inline Vec pow2i(__m256i k) {  // 2^k for k in [-126, 127]
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
@@ -196,6 +198,7 @@ inline Mask operator==(Vec a, Vec b) { return {a.v == b.v}; }
 inline Mask operator|(Mask a, Mask b) { return {a.m || b.m}; }
 inline Mask operator&(Mask a, Mask b) { return {a.m && b.m}; }
 inline Vec select(Mask m, Vec a, Vec b) { return m.m ? a : b; }
+inline Mask lanes(int64_t k) { return {k > 0}; }
 inline Vec round_int(Vec a) { return std::nearbyint(a.v); }
 inline float pow2i(int32_t k) {
   const uint32_t bits = uint32_t(k + 127) << 23;

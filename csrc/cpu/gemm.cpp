@@ -379,7 +379,8 @@ void direct_tiles(const Problem<T>& p, int64_t b, int64_t u0, int64_t u1) {
 }
 
 // The direct path over a batch: threads take whole matrices when there are enough of them, else
-// each thread computes an equal run of tiles.
+// runs of ~1/8 of a thread's share of tiles, both from an atomic counter (a thread that another
+// process crowds out leaves its share to the others).
 template <class T>
 void gemm_direct(const Problem<T>& p, int64_t batch, int nt) {
   const int64_t tiles = (p.M + p.ar->mr - 1) / p.ar->mr * ((p.N + p.ar->nr - 1) / p.ar->nr);
@@ -390,17 +391,19 @@ void gemm_direct(const Problem<T>& p, int64_t batch, int nt) {
 #ifdef _OPENMP
   std::atomic<int64_t> next{0};
   std::atomic<bool> oom{false};
-  const int64_t units = batch * tiles;
+  const bool whole = batch >= 2 * nt;
+  const int64_t units = whole ? batch : batch * tiles, run = whole ? 1 : std::max<int64_t>(1, units / (8 * nt));
 #pragma omp parallel num_threads(nt)
   try {
-    if (batch >= 2 * nt) {
-      for (int64_t b = next++; b < batch && !oom; b = next++) direct_tiles(p, b, 0, tiles);
-    } else {
-      const int t = omp_get_thread_num(), T_ = omp_get_num_threads();
-      for (int64_t u = units * t / T_, e = units * (t + 1) / T_; u < e;) {
-        const int64_t b = u / tiles, u1 = std::min(e, (b + 1) * tiles);
-        direct_tiles(p, b, u - b * tiles, u1 - b * tiles);
-        u = u1;
+    for (int64_t u = next.fetch_add(run); u < units && !oom; u = next.fetch_add(run)) {
+      if (whole) {
+        direct_tiles(p, u, 0, tiles);
+        continue;
+      }
+      for (int64_t v = u, e = std::min(units, u + run); v < e;) {  // a run may span two matrices
+        const int64_t b = v / tiles, v1 = std::min(e, (b + 1) * tiles);
+        direct_tiles(p, b, v - b * tiles, v1 - b * tiles);
+        v = v1;
       }
     }
   } catch (const std::bad_alloc&) {

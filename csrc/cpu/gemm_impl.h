@@ -187,18 +187,30 @@ void ukernel_direct(int64_t kc, const typename V::T* __restrict a, int64_t lda, 
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  // Rows of A in place: one pointer per 4 rows, walking k, and the row offsets lda, 2lda, 3lda as
+  // index registers ([p + 4*l] addressing). Left to itself, GCC keeps a pointer per row, runs out
+  // of registers at 12 rows and spills (7% slower).
+  constexpr int NB = (MR + 3) / 4;
+  const T* pa[NB];
+#pragma GCC unroll 8
+  for (int q = 0; q < NB; ++q) pa[q] = a + (AROW ? 4 * q * lda : 4 * q);
+  const int64_t l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+  const T* bk = b;
 #pragma GCC unroll 2
-  for (int64_t k = 0; k < kc; ++k) {
-    const T* bk = b + k * ldb;
+  for (int64_t k = 0; k < kc; ++k, bk += ldb) {
     R bv[NV];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) bv[v] = MASK && v == NV - 1 ? V::load_n(bk + v * W, tail) : V::load(bk + v * W);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const R av = V::set1(AROW ? a[i * lda + k] : a[k * lda + i]);
+      const T* p = pa[i / 4];
+      const int r = i % 4;
+      const R av = V::set1(AROW ? p[r == 0 ? 0 : r == 1 ? l1 : r == 2 ? l2 : l3] : p[r]);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
     }
+#pragma GCC unroll 8
+    for (int q = 0; q < NB; ++q) pa[q] += AROW ? 1 : lda;
   }
   const R va = V::set1(alpha), vb = V::set1(beta);
 #pragma GCC unroll 32

@@ -31,8 +31,9 @@ inline float row_max(const float* x, int64_t n) {
   return hmax(vmax(m0, m1));
 }
 
-// sum of f(i, v, k) over the row: v holds x[i, i + k) (k < W only at the end, the other lanes
-// `fill`); vector blocks in float, block totals in a double.
+// sum of f(i, v, k) over the row: v holds x[i, i + k) (k < W only at the end, where the other
+// lanes hold `fill` and what f returns for them is dropped); vector blocks in float, block totals
+// in a double.
 template <class F>
 inline double row_sum_of(const float* x, int64_t n, float fill, F f) {
   double total = 0;
@@ -45,7 +46,7 @@ inline double row_sum_of(const float* x, int64_t n, float fill, F f) {
       s1 = s1 + f(i + Vec::W, Vec::load(x + i + Vec::W), Vec::W);
     }
     for (; i + Vec::W <= e; i += Vec::W) s0 = s0 + f(i, Vec::load(x + i), Vec::W);
-    if (i < e) s1 = s1 + f(i, Vec::load_n(x + i, e - i, fill), e - i);
+    if (i < e) s1 = s1 + select(lanes(e - i), f(i, Vec::load_n(x + i, e - i, fill), e - i), 0.f);
     total += double(hsum(s0 + s1));
   }
   return total;

@@ -42,16 +42,17 @@ template <Act OP, class T>
 __device__ __forceinline__ T act_g(T dy, T s, T a, T b, bool from_output) {
   const T sqrt1_2 = T(0.707106781186547524400844362104849039), sqrt2_pi = T(0.797884560802865355879892119868763737);
   const T inv_sqrt2pi = T(0.398942280401432677939946059934381868);
-  if (OP == Act::relu) return s > T(0) ? dy : T(0);
+  if (OP == Act::relu) return s <= T(0) ? T(0) : dy;
   if (OP == Act::leaky_relu) return s > T(0) ? dy : dy * a;
-  if (OP == Act::elu) return s <= T(0) ? (from_output ? dy * (s + a) : dy * a * d_exp(s)) : dy;
+  if (OP == Act::elu) return s > T(0) ? dy : (from_output ? dy * (s + a) : dy * a * d_exp(s));
   if (OP == Act::gelu) {
     const T cdf = T(0.5) * (T(1) + d_erf(s * sqrt1_2)), pdf = d_exp(T(-0.5) * s * s) * inv_sqrt2pi;
     return dy * (cdf + s * pdf);
   }
   if (OP == Act::gelu_tanh) {
-    const T k = T(0.044715), x2 = s * s, sg = T(1) / (T(1) + d_exp(T(-2) * sqrt2_pi * (s + k * x2 * s)));
-    return dy * (sg + s * sg * (T(1) - sg) * T(2) * sqrt2_pi * (T(1) + T(3) * k * x2));
+    const T k = T(0.044715), xc = (s != s || s - s != s - s) ? s : (s > T(1e4) ? T(1e4) : (s < T(-1e4) ? T(-1e4) : s)), x2 = xc * xc;
+    const T sg = T(1) / (T(1) + d_exp(T(-2) * sqrt2_pi * (xc + k * x2 * xc)));
+    return dy * (sg + xc * sg * (T(1) - sg) * T(2) * sqrt2_pi * (T(1) + T(3) * k * x2));
   }
   if (OP == Act::silu) {
     const T sg = T(1) / (T(1) + d_exp(-s));
@@ -63,7 +64,7 @@ __device__ __forceinline__ T act_g(T dy, T s, T a, T b, bool from_output) {
     const T z = s * a, e = d_exp(z);
     return z > b ? dy : dy * e / (e + T(1));
   }
-  return (s <= a || s >= b) ? T(0) : dy;  // hardtanh
+  return (s > a && s < b) ? dy : T(0);  // hardtanh
 }
 
 template <Act OP, class T>

@@ -7,7 +7,10 @@
 #include "attention.h"
 #include "conv.h"
 #include "dropout.h"
+#include "embedding.h"
 #include "gemm.h"
+#include "loss.h"
+#include "norm.h"
 #include "optim.h"
 #include "pool.h"
 #include "rnn.h"
@@ -87,6 +90,7 @@ void dropout_forward_f64(double*, uint8_t*, const double*, int64_t, double, uint
 }
 void dropout_backward_f32(float*, const float*, const uint8_t*, int64_t, double, void*) { not_built("dropout"); }
 void dropout_backward_f64(double*, const double*, const uint8_t*, int64_t, double, void*) { not_built("dropout"); }
+
 template <class T>
 void conv2d_forward(T*, const T*, const T*, const T*, const Conv2dShape&, void*, int) {
   not_built("conv2d");
@@ -152,6 +156,65 @@ NERVE_POOL_STUBS(float)
 NERVE_POOL_STUBS(double)
 #undef NERVE_POOL_STUBS
 
+// loss.h
+#define NERVE_NO_CUDA_LOSS(T)                                                                                           \
+  void cross_entropy_forward(T*, T*, T*, const T*, const int64_t*, const T*, const T*, ClassShape, int64_t, double,   \
+                             void*) {                                                                                 \
+    not_built("cross_entropy");                                                                                       \
+  }                                                                                                                   \
+  void cross_entropy_backward(T*, const T*, const T*, const int64_t*, const T*, const T*, const T*, int64_t, double,  \
+                              ClassShape, int64_t, double, void*) {                                                   \
+    not_built("cross_entropy");                                                                                       \
+  }                                                                                                                   \
+  void cross_entropy_prob_forward(T*, T*, const T*, const T*, const T*, ClassShape, double, void*) {                  \
+    not_built("cross_entropy");                                                                                       \
+  }                                                                                                                   \
+  void cross_entropy_prob_backward(T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, double,         \
+                                   ClassShape, double, void*) {                                                       \
+    not_built("cross_entropy");                                                                                       \
+  }                                                                                                                   \
+  void nll_loss_forward(T*, T*, const T*, const int64_t*, const T*, ClassShape, int64_t, void*) {                     \
+    not_built("nll_loss");                                                                                            \
+  }                                                                                                                   \
+  void nll_loss_backward(T*, const int64_t*, const T*, const T*, int64_t, double, ClassShape, int64_t, void*) {       \
+    not_built("nll_loss");                                                                                            \
+  }                                                                                                                   \
+  void pointwise_loss_forward(T*, const T*, const T*, const T*, const T*, int64_t, PointLoss, void*) {                \
+    not_built("loss");                                                                                                \
+  }                                                                                                                   \
+  void pointwise_loss_backward(T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, double, int64_t,    \
+                               PointLoss, void*) {                                                                    \
+    not_built("loss");                                                                                                \
+  }
+NERVE_NO_CUDA_LOSS(float)
+NERVE_NO_CUDA_LOSS(double)
+#undef NERVE_NO_CUDA_LOSS
+int64_t batch_norm_workspace(int64_t, int64_t, int64_t) { not_built("batch_norm"); }
+void batch_norm_forward_f32(float*, double*, double*, float*, float*, const float*, const float*, const float*,
+                            int64_t, int64_t, int64_t, bool, double, double, float*, void*) {
+  not_built("batch_norm");
+}
+void batch_norm_backward_f32(float*, float*, float*, const float*, const float*, const double*, const double*,
+                             const float*, int64_t, int64_t, int64_t, bool, float*, void*) {
+  not_built("batch_norm");
+}
+int64_t layer_norm_workspace(int64_t, int64_t) { not_built("layer_norm"); }
+void layer_norm_forward_f32(float*, double*, double*, const float*, const float*, const float*, int64_t, int64_t,
+                            double, void*) {
+  not_built("layer_norm");
+}
+void layer_norm_backward_f32(float*, float*, float*, const float*, const float*, const double*, const double*,
+                             const float*, int64_t, int64_t, float*, void*) {
+  not_built("layer_norm");
+}
+
+int64_t embedding_workspace(int64_t, int64_t) { not_built("embedding"); }
+void embedding_forward_f32(float*, const float*, const void*, bool, int64_t, int64_t, int64_t, int64_t*, void*) {
+  not_built("embedding");
+}
+void embedding_backward_f32(float*, const float*, const void*, bool, int64_t, int64_t, int64_t, int64_t, bool,
+                            int32_t*, void*) {
+  not_built("embedding");
 // rnn.h
 void rnn_forward_f32(float*, float*, float*, float*, const float*, const float*, const float*, const float*,
                      const float*, const float*, const float*, const int64_t*, const RnnShape&, void*) {

@@ -48,6 +48,11 @@ def _contiguous(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else np.array(a, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
 
 
+def _is_array(v) -> bool:
+    return isinstance(v, (Tensor, np.ndarray)) or hasattr(v, "__cuda_array_interface__") or \
+        (type(v).__module__.startswith("torch") and hasattr(v, "detach") and hasattr(v, "numpy"))
+
+
 def _host_array(v):
     """(numpy array, kind) for a tensor-like value, or None."""
     if isinstance(v, Tensor):
@@ -122,7 +127,7 @@ def save(obj: Any, path) -> None:
     st = _safetensors()
     enc = _Encoder()
     if isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj) and \
-            all(_host_array(v) is not None for v in obj.values()):
+            all(_is_array(v) for v in obj.values()):
         # A flat state dict: tensors under their own names (what torch's load_file expects).
         structure = {_T_DICT: [[k, enc.encode(v, [k])] for k, v in obj.items()]}
     else:

@@ -6,7 +6,8 @@ forward, the input gradient backward. Backward reads the saved output where that
 leaky_relu, elu, hardtanh, sigmoid, tanh), else the saved input. In-place forms (`relu_`,
 `inplace=True`) run the kernel over the tensor's own storage and take over its place in the graph;
 their backward then reads the overwritten storage, which is the output (an op whose gradient needs
-the input, such as silu, keeps a copy of the input instead, as torch does).
+the input, such as silu, keeps a copy of the input instead, as torch does). NaN inputs get the
+gradient torch gives them (relu passes dy, elu NaN, hardtanh 0).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _check(x, name):
     if not isinstance(x, Tensor):
         raise TypeError(f"[{name}] expected a Tensor as input, got {type(x).__name__}")
     if x._data.dtype.kind != "f":
-        raise TypeError(f"[{name}] expected a floating point tensor, got {x.dtype}")
+        raise TypeError(f"[{name}] expected a floating point tensor, got {x.dtype.name}")
 
 
 def _forward(x, op, a, b, name, out=None):
@@ -63,24 +64,30 @@ class _Activation(Function):
 
 
 class _ActivationInPlace(Function):
-    """The kernel writes over x's storage; backward reads it as the output."""
+    """The kernel writes over x's storage. Backward reads that storage as the output when the op
+    allows it, else a copy of the input taken before it was overwritten (as torch does)."""
 
     @staticmethod
-    def forward(ctx, x, op, a, b, name):
-        kernels(x).activation_forward(x, x, op, a, b, name)
-        ctx.save_for_backward(x)
-        ctx.args, ctx.name = (op, a, b), name
+    def forward(ctx, x, op, a, b, name, from_output):
+        saved = None if from_output else x.copy()
+        if x.flags.c_contiguous:
+            kernels(x).activation_forward(x, x, op, a, b, name)
+        else:
+            x[...] = _forward(x, op, a, b, name)
+        ctx.save_for_backward(x if from_output else saved)
+        ctx.args, ctx.name, ctx.from_output = (op, a, b), name, from_output
         return x
 
     @staticmethod
     def backward(ctx, g):
-        (y,) = ctx.saved_tensors
+        (s,) = ctx.saved_tensors
         op, a, b = ctx.args
-        if not g.flags.c_contiguous:
-            g = xp(g).ascontiguousarray(g)
-        dx = xp(g).empty_like(g)
-        kernels(g).activation_backward(dx, g, y, op, a, b, True, ctx.name)
-        return dx, None, None, None, None
+        m = xp(g)
+        g = g if g.flags.c_contiguous else m.ascontiguousarray(g)
+        s = s if s.flags.c_contiguous else m.ascontiguousarray(s)
+        dx = m.empty_like(g)
+        kernels(g).activation_backward(dx, g, s, op, a, b, ctx.from_output, ctx.name)
+        return dx, None, None, None, None, None
 
 
 def _apply(x, op, a, b, name):
@@ -104,13 +111,17 @@ def _apply_(x, op, a, b, name):
     if x.grad_fn is None:
         raise RuntimeError(f"[{name}] a leaf Variable that requires grad is being used in an in-place operation; "
                            "wrap it in nerve.no_grad() or use the out-of-place op")
-    if not (arr.flags.c_contiguous and _FROM_OUTPUT.get(op, _never)(a, b)) or getattr(x, "_base", None) is not None:
-        return x._inplace_result(_Activation.apply(x, op, a, b, name), name)  # out of place, then copied in
-    r = _ActivationInPlace.apply(x, op, a, b, name)
+    base = getattr(x, "_base", None)
+    if base is not None and (base._rg or x._rg):
+        raise RuntimeError(f"[{name}] in-place operations on a view of a tensor that requires grad are not "
+                           "supported; use the out-of-place op")
+    from_output = _FROM_OUTPUT.get(op, _never)(a, b)
+    r = _ActivationInPlace.apply(x, op, a, b, name, from_output)
     cell = x._vcell()
     cell[0] += 1
     x.grad_fn, x._out_idx, x._rg = r.grad_fn, r._out_idx, True
-    r.grad_fn._saved_versions = [(0, (cell, cell[0]))]  # what it saved is x, as of now
+    # what backward reads is x's storage as of now (from_output), or a private copy
+    r.grad_fn._saved_versions = [(0, (cell, cell[0]))] if from_output else []
     return x
 
 

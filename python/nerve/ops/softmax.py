@@ -56,7 +56,7 @@ def _run(input, dim, dtype, log, name, stacklevel):
     if dtype is not None:
         input = input.to(dtype)
     if input._data.dtype.kind != "f":
-        raise TypeError(f"[{name}] expected a floating point tensor, got {input.dtype}")
+        raise TypeError(f"[{name}] expected a floating point tensor, got {input.dtype.name}")
     if not (input._rg and _state.enabled):
         x = input._data
         if not x.flags.c_contiguous:

@@ -7,6 +7,10 @@
         loss_fn(model(x), y).backward()
         opt.step()
     sched.step()
+
+L1 regularisation, Keras' kernel_regularizer=l1(w) written the PyTorch way: add
+`nerve.optim.l1_penalty(model.parameters(), w)` (w * sum |p|, differentiable) to the loss.
+L2 is the optimizers' weight_decay (or l2_penalty, w * sum p^2, for a reported penalised loss).
 """
 from .optimizer import Optimizer, required  # noqa: F401
 from .sgd import SGD  # noqa: F401

@@ -14,6 +14,7 @@ so a nerve optimizer's state dict loads into the same torch optimizer and back (
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import defaultdict
 from itertools import chain
@@ -284,11 +285,19 @@ def _host_or_device_array(v):
 
 # ---- helpers the optimizers share -------------------------------------------------------------------
 
+def _on_device(arr):
+    """A context that makes arr's GPU current (cupy allocates and launches on the current one)."""
+    if backend.is_host(arr):
+        return contextlib.nullcontext()
+    return backend.xp(arr).cuda.Device(arr.device.id)
+
+
 def zeros_state(p: Tensor, fill: float = 0.0) -> Tensor:
     """A new state buffer shaped like p (contiguous, p's device and dtype)."""
     arr = p._data
     xp = backend.xp(arr)
-    out = xp.full(arr.shape, fill, dtype=arr.dtype) if fill else xp.zeros(arr.shape, dtype=arr.dtype)
+    with _on_device(arr):
+        out = xp.full(arr.shape, fill, dtype=arr.dtype) if fill else xp.zeros(arr.shape, dtype=arr.dtype)
     return Tensor._make(out, False, None, 0)
 
 
@@ -318,8 +327,10 @@ class ParamBatch:
     def add(self, p: Tensor, index: int, *extra):
         arr = p._data
         xp = backend.xp(arr)
-        if not (arr.flags.c_contiguous and arr.flags.writeable):
-            work = xp.array(arr, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+        host = backend.is_host(arr)
+        if not (arr.flags.c_contiguous and (not host or arr.flags.writeable)):
+            with _on_device(arr):
+                work = xp.array(arr, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
             self.writeback.append((p, work))
             arr = work
         g = p.grad._data
@@ -327,13 +338,17 @@ class ParamBatch:
             raise ValueError(f"[{self.op}] gradient of parameter {index} has shape {tuple(g.shape)}, but the parameter "
                              f"has shape {tuple(arr.shape)}")
         if g.dtype != arr.dtype or not g.flags.c_contiguous:
-            g = xp.array(g, dtype=arr.dtype, order="C")
-        self.buckets.setdefault((type(arr), arr.dtype), []).append((arr, g) + extra)
+            with _on_device(arr):
+                g = xp.array(g, dtype=arr.dtype, order="C")
+        key = (type(arr), arr.dtype, None if host else arr.device.id)
+        self.buckets.setdefault(key, []).append((arr, g) + extra)
         self.params.append(p)
 
     def calls(self):
+        """(kernels, rows) per bucket; a GPU bucket's calls run with that GPU current."""
         for rows in self.buckets.values():
-            yield backend.kernels(rows[0][0]), rows
+            with _on_device(rows[0][0]):
+                yield backend.kernels(rows[0][0]), rows
 
     def finish(self):
         for p, work in self.writeback:

@@ -215,6 +215,8 @@ void embedding_forward_f32(float*, const float*, const void*, bool, int64_t, int
 void embedding_backward_f32(float*, const float*, const void*, bool, int64_t, int64_t, int64_t, int64_t, bool,
                             int32_t*, void*) {
   not_built("embedding");
+}
+
 // rnn.h
 void rnn_forward_f32(float*, float*, float*, float*, const float*, const float*, const float*, const float*,
                      const float*, const float*, const float*, const int64_t*, const RnnShape&, void*) {

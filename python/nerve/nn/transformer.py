@@ -14,7 +14,7 @@ import copy
 
 import numpy as np
 
-from .. import creation
+from .. import creation, dtypes
 from ..ops import activation as A
 from ..tensor import Tensor
 from .attention import MultiheadAttention
@@ -27,7 +27,7 @@ from .module import Module
 def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
     """(sz, sz) float mask: 0 on and below the diagonal, -inf above (torch.nn.Transformer's)."""
     m = np.triu(np.full((sz, sz), -np.inf), 1)
-    return creation.tensor(m, dtype=dtype, device=device)
+    return creation.tensor(m, dtype=dtype if dtype is not None else dtypes.get_default_dtype(), device=device)
 
 
 def _layer_norm(d_model, eps, bias, **kw):

@@ -167,8 +167,9 @@ def markdown(title, rows, summaries, loads) -> str:
 def finish(stem, title, rows, loads, quick):
     """Saves results/<stem>.json and .md (with the summaries) and prints the bar's verdict."""
     summaries = [summarize(rows, t) for t in sorted({r["threads"] for r in rows})]
-    stem = stem + ("_quick" if quick else "")
-    payload = {"benchmark": stem, "machine": machine_info(), "load_average_1min": loads,
+    if quick:  # same file names (bench_kernels.py reads them), marked as a smoke run
+        title += " — QUICK RUN (--quick: fewer ops and repeats)"
+    payload = {"benchmark": stem, "quick": quick, "machine": machine_info(), "load_average_1min": loads,
                "env": {k: os.environ.get(k) for k in _SET}, "summary": [s for s in summaries if s], "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_atomic(RESULTS / f"{stem}.json", json.dumps(payload, indent=1))

@@ -110,7 +110,7 @@ def test_batch_norm_large_mean(shape):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("isa", ["avx512", "generic"])
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "generic"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_norm_kernel_matches_naive(dtype, isa, threads):
     old = nerve.get_num_threads()
@@ -179,7 +179,7 @@ def test_layer_norm_large_mean_and_constant_rows():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("isa", ["avx512", "generic"])
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "generic"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_layer_norm_kernel_matches_naive(dtype, isa, threads):
     old = nerve.get_num_threads()

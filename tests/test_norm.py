@@ -104,9 +104,10 @@ def test_batch_norm_large_mean(shape):
     g64 = g.astype(np.float64)
     dx = (g64 - g64.mean(axes, keepdims=True) - xhat * (g64 * xhat).mean(axes, keepdims=True)) / np.sqrt(var + 1e-5)
     np.testing.assert_allclose(nx.grad.numpy(), dx, atol=2e-5)
-    # torch, in float32, agrees within its own rounding of the 1e4 offset
+    # torch computes x * invstd - mean * invstd in float32: its error at a 1e4 offset is ~1e-3 (more or
+    # less with its thread count); nerve's must be no larger
     t = TF.batch_norm(torch.from_numpy(x), None, None, training=True).numpy()
-    np.testing.assert_allclose(y.detach().numpy(), t, atol=5e-3)
+    assert np.abs(y.detach().numpy() - xhat).max() <= np.abs(t - xhat).max()
 
 
 @pytest.mark.parametrize("threads", [1, 2])

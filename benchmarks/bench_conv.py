@@ -31,8 +31,12 @@ import torch  # noqa: E402
 import nerve  # noqa: E402
 import nerve.nn.functional as F  # noqa: E402
 
-# A 512-bit FMA loop on this machine (Zen 5) peaks at about 218 GFLOP/s per core (float32).
-PEAK_PER_THREAD = 218.0
+
+
+def peak_gflops(threads):
+    """The machine's float32 FMA roof for `threads` threads, as nerve's probe measures it (best of 3)."""
+    return max(nerve._C.cpu.fma_peak_gflops(threads) for _ in range(3))
+
 
 # (name, N, C, H, K, kernel, stride, padding, groups); the first five carry the issue's bar.
 CONVS = [
@@ -247,9 +251,9 @@ def main():
     if args.device == "cuda":
         return main_cuda(args)
     convs = CONVS[:5] if args.quick else CONVS
-    rows = []
+    rows, loads = [], [os.getloadavg()[0]]
     for threads in args.threads:
-        bench = Bench("conv", threads=threads, repeat=args.repeat, peak_gflops=PEAK_PER_THREAD * threads)
+        bench = Bench("conv", threads=threads, repeat=args.repeat, peak_gflops=peak_gflops(threads))
         for i, (name, N, C, H, K, k, s, p, g) in enumerate(convs):
             arrays = conv_arrays(N, C, H, K, k, s, p, g)
             OH = (H + 2 * p - k) // s + 1
@@ -267,8 +271,14 @@ def main():
                     for lib, f in pool_contenders(fwd_only, fn, x).items():
                         c.run(lib, f)
         rows += bench.rows
+        loads.append(os.getloadavg()[0])
     bench.rows = rows
     path = bench.save()
+    payload = json.loads(path.read_text())
+    payload["load_average_1min"] = loads
+    write_atomic(path, json.dumps(payload, indent=1))
+    write_atomic(RESULTS / "conv.md", (RESULTS / "conv.md").read_text() +
+                 f"\n1-minute load average during the run: {min(loads):.1f} to {max(loads):.1f} ({os.cpu_count()} CPUs).\n")
     if args.memory:
         mem = []
         for i, case in enumerate(convs):

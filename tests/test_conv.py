@@ -185,6 +185,9 @@ def _close(got, want, tol, what):
     (2, 64, 64, 64, 16, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),   # im2col in several pixel chunks
     (1, 48, 20, 20, 48, 3, 3, (1, 1), (0, 1, 1, 0), (1, 1), 1),   # batch 1 shares an image across threads
     (2, 32, 15, 17, 32, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 32),  # depthwise, dilated
+    (1, 32, 21, 19, 24, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),   # strided input grad by phases, batch 1
+    (3, 24, 17, 16, 40, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),   # strided, more images than threads
+    (5, 3, 30, 26, 40, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),    # shallow weight grad (27 taps), image by image
 ])
 @pytest.mark.parametrize("algorithm", ["auto", "winograd4"])
 def test_kernels_large_vs_torch(shape, threads, algorithm):
@@ -220,6 +223,9 @@ def _large_vs_torch(shape):
     (1, 20, 6, 7, 18, 3, 3, (1, 1), (2, 0, 1, 2), (1, 1), 1),
     (2, 6, 8, 8, 6, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 6),
     (1, 2, 5, 5, 3, 1, 1, (1, 1), (2, 2, 2, 2), (1, 1), 1),
+    (2, 5, 11, 10, 6, 2, 3, (3, 2), (0, 2, 1, 1), (2, 1), 1),  # input-grad phases without taps
+    (1, 16, 9, 9, 8, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 2),
+    (3, 3, 10, 12, 20, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),  # few input channels, many outputs
 ])
 def test_kernels_match_naive(shape, dtype, algo):
     N, C, H, W, K, R, S, stride, padding, dilation, groups = shape

@@ -1,10 +1,14 @@
 """test_gemm.py — nerve._C.cpu.gemm (out = alpha * a @ b + beta * out) against gemm_naive and numpy.
 
-Every case runs on each SIMD back end (set_isa caps it: avx512, avx2, generic). float32 results must
-lie within 1e-5 of the |alpha| |A| @ |B| + |beta| |C| scale of each element (float64 within 1e-12),
-against a float64 reference.
+Every case runs on each SIMD back end (set_isa caps it: avx512, avx2, generic) and through each
+path (gemm_path: 'auto', 'packed' panels, 'direct' kernels reading A and B in place). float32
+results must lie within 1e-5 of the |alpha| |A| @ |B| + |beta| |C| scale of each element (float64
+within 1e-12), against a float64 reference.
 """
+import ctypes
+import mmap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -21,6 +25,13 @@ def isa(request):
     _C.set_isa(request.param)
     yield _C.cpu.gemm_backend()
     _C.set_isa("avx512")  # "avx512" lifts the cap back to the best the CPU has
+
+
+@pytest.fixture(params=["auto", "packed", "direct"])
+def path(request):
+    old = _C.cpu.gemm_path(request.param)
+    yield request.param
+    _C.cpu.gemm_path(old)
 
 
 @pytest.fixture
@@ -70,7 +81,7 @@ SHAPES = [(1, 1, 1), (1, 7, 1), (3, 1, 5), (5, 7, 3), (13, 17, 33), (12, 256, 32
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ta,tb", [(0, 0), (1, 0), (0, 1), (1, 1)])
-def test_transposes_and_sizes(isa, dtype, ta, tb):
+def test_transposes_and_sizes(isa, path, dtype, ta, tb):
     rng = np.random.default_rng(1)
     for m, k, n in SHAPES:
         a, b = operand(rng, m, k, ta, dtype), operand(rng, k, n, tb, dtype)
@@ -78,7 +89,7 @@ def test_transposes_and_sizes(isa, dtype, ta, tb):
 
 
 @pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (0.5, -2.0), (-1.5, 0.0), (0.0, 0.5), (0.0, 0.0)])
-def test_alpha_beta(isa, alpha, beta):
+def test_alpha_beta(isa, path, alpha, beta):
     rng = np.random.default_rng(2)
     for dtype in (np.float32, np.float64):
         for m, k, n in [(7, 5, 9), (40, 300, 70)]:
@@ -86,7 +97,7 @@ def test_alpha_beta(isa, alpha, beta):
             run(a, b, c, alpha, beta)
 
 
-def test_beta_zero_ignores_nan(isa):
+def test_beta_zero_ignores_nan(isa, path):
     rng = np.random.default_rng(3)
     for m, k, n in [(5, 3, 4), (50, 600, 70)]:
         a, b = rand(rng, (m, k), np.float32), rand(rng, (k, n), np.float32)
@@ -98,7 +109,7 @@ def test_beta_zero_ignores_nan(isa):
         assert (c == 0).all()
 
 
-def test_beta_one_accumulates(isa):
+def test_beta_one_accumulates(isa, path):
     rng = np.random.default_rng(4)
     a, b = rand(rng, (33, 70), np.float32), rand(rng, (70, 45), np.float32)
     c = np.zeros((33, 45), np.float32)
@@ -119,7 +130,7 @@ def test_empty_and_k_zero(isa):
     assert (c == 0).all()
 
 
-def test_matches_naive_oracle(isa):
+def test_matches_naive_oracle(isa, path):
     rng = np.random.default_rng(5)
     for dtype in (np.float32, np.float64):
         a, b = rand(rng, (301, 19), dtype).T, rand(rng, (301, 37), dtype)
@@ -131,7 +142,7 @@ def test_matches_naive_oracle(isa):
         assert np.all(np.abs(c1.astype(np.float64) - c2) <= 2 * TOL[dtype] * scale)
 
 
-def test_strided_and_sliced_views(isa):
+def test_strided_and_sliced_views(isa, path):
     rng = np.random.default_rng(6)
     for dtype in (np.float32, np.float64):
         big_a, big_b = rand(rng, (80, 90), dtype), rand(rng, (90, 100), dtype)
@@ -150,7 +161,7 @@ def test_strided_and_sliced_views(isa):
             run(a, b, out[1:m + 1, ::-1][:, :n])        # out with a negative column stride
 
 
-def test_c_alignment_shift(isa):
+def test_c_alignment_shift(isa, path):
     """Wide C whose rows start at every offset within a cache line (the tile grid shifts to match)."""
     rng = np.random.default_rng(13)
     m, k, n = 13, 20, 1100
@@ -161,7 +172,7 @@ def test_c_alignment_shift(isa):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_batched(isa, dtype):
+def test_batched(isa, path, dtype):
     rng = np.random.default_rng(7)
     for batch, m, k, n in [(1, 5, 6, 7), (3, 17, 40, 33), (8, 64, 64, 64), (5, 100, 300, 50)]:
         a, b = rand(rng, (batch, m, k), dtype), rand(rng, (batch, k, n), dtype)
@@ -172,7 +183,7 @@ def test_batched(isa, dtype):
             check(c[i], a[i], b[i], c0[i], 1.5, 0.5)
 
 
-def test_batched_broadcast_and_strided(isa):
+def test_batched_broadcast_and_strided(isa, path):
     rng = np.random.default_rng(8)
     batch, m, k, n = 6, 33, 70, 40
     w = rand(rng, (k, n), np.float32)
@@ -191,7 +202,7 @@ def test_batched_broadcast_and_strided(isa):
             check(out[i], a[i], b[i], c0[i], 1.0, 1.0)
 
 
-def test_odd_large_sizes(isa):
+def test_odd_large_sizes(isa, path):
     """Dimensions past one packed slab (4096 rows or columns, 256 deep) and primes."""
     rng = np.random.default_rng(9)
     for m, k, n in [(4097, 3, 5), (3, 5, 4097), (2, 4097, 3), (257, 1031, 131)]:
@@ -203,7 +214,9 @@ def test_threads_give_identical_results(threads):
     """Tiles are computed whole by one thread in a fixed order: the thread count cannot change bits."""
     rng = np.random.default_rng(10)
     cases = [(rand(rng, (300, 400), np.float32), rand(rng, (400, 500), np.float32)),          # split over threads
-             (rand(rng, (8, 64, 64), np.float32), rand(rng, (8, 64, 64), np.float32))]       # one matrix per thread
+             (rand(rng, (8, 64, 64), np.float32), rand(rng, (8, 64, 64), np.float32)),       # one matrix per thread
+             (rand(rng, (150, 100), np.float32), rand(rng, (100, 170), np.float32)),         # direct, tiles split
+             (rand(rng, (3, 70, 90), np.float32), rand(rng, (3, 90, 60), np.float32))]       # direct, runs of tiles
     for a, b in cases:
         outs = []
         for t in (1, 2, 3):
@@ -247,8 +260,55 @@ def test_matches_numpy_float32():
     np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
 
 
-def test_fma_peak_probe():
-    assert _C.cpu.fma_peak_gflops(1) > 1.0
+def test_fma_peak_probe_is_a_roof(threads):
+    """The probe must not read below what a GEMM reaches on one thread (a low roof flatters % peak)."""
+    _C.set_num_threads(1)
+    peak = max(_C.cpu.fma_peak_gflops(1) for _ in range(2))
+    n = 384
+    rng = np.random.default_rng(14)
+    a, b, c = rand(rng, (n, n), np.float32), rand(rng, (n, n), np.float32), np.empty((n, n), np.float32)
+    best = float("inf")
+    for _ in range(10):
+        t0 = time.perf_counter()
+        gemm(c, a, b)
+        best = min(best, time.perf_counter() - t0)
+    assert peak > 1.0
+    assert 2 * n**3 / best / 1e9 < 1.1 * peak, f"GEMM {2 * n**3 / best / 1e9:.0f} GFLOP/s over a {peak:.0f} roof"
+
+
+def test_gemm_path_setting():
+    assert _C.cpu.gemm_path() == "auto"
+    assert _C.cpu.gemm_path("direct") == "auto"
+    assert _C.cpu.gemm_path("auto") == "direct"
+    with pytest.raises(ValueError, match=r"\[gemm_path\] expected 'auto', 'packed' or 'direct'"):
+        _C.cpu.gemm_path("fast")
+
+
+def _guarded(shape, order="C"):
+    """A float32 array whose last byte is followed by an unreadable page: reading past it faults."""
+    page = mmap.PAGESIZE
+    nbytes = 4 * int(np.prod(shape))
+    total = (nbytes + page - 1) // page * page + page
+    buf = mmap.mmap(-1, total, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    assert ctypes.CDLL(None).mprotect(ctypes.c_void_p(addr + total - page), ctypes.c_size_t(page), 0) == 0
+    flat = np.frombuffer(buf, np.float32, count=nbytes // 4, offset=total - page - nbytes)
+    return flat.reshape(shape if order == "C" else shape[::-1]).T if order == "F" else flat.reshape(shape)
+
+
+@pytest.mark.skipif(not hasattr(mmap, "PROT_READ"), reason="needs POSIX mmap")
+@pytest.mark.parametrize("ta,tb", [(0, 0), (1, 0), (0, 1), (1, 1)])
+def test_reads_stay_inside_operands(isa, path, ta, tb):
+    """Edge tiles (rows past m, columns past n) never read beyond A's or B's last element."""
+    rng = np.random.default_rng(15)
+    for m, k, n in [(13, 7, 17), (5, 3, 33), (25, 40, 9), (1, 1, 1)]:
+        a = _guarded((m, k), "F" if ta else "C")
+        b = _guarded((k, n), "F" if tb else "C")
+        a[...] = rand(rng, (m, k), np.float32)
+        b[...] = rand(rng, (k, n), np.float32)
+        c = _guarded((m, n))
+        c[...] = rand(rng, (m, n), np.float32)
+        run(a, b, c, 1.0, 1.0)
 
 
 @pytest.mark.parametrize("args", [

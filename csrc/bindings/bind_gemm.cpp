@@ -120,6 +120,23 @@ void init_gemm(py::module_& cpu, py::module_& cuda) {
       "out = alpha * a @ b + beta * out for 2-D or batched 3-D float arrays with any strides");
   cpu.def("gemm_backend", &gemm_backend, "SIMD back end cpu.gemm uses now: 'avx512', 'avx2' or 'generic'");
   cpu.def(
+      "gemm_path",
+      [](py::object name) {
+        static const char* names[] = {"auto", "packed", "direct"};
+        const std::string old = names[static_cast<int>(gemm_path())];
+        if (!name.is_none()) {
+          const std::string n = name.cast<std::string>();
+          int i = 0;
+          while (i < 3 && n != names[i]) ++i;
+          if (i == 3) fail("gemm_path", "expected 'auto', 'packed' or 'direct', got '", n, "'");
+          set_gemm_path(static_cast<GemmPath>(i));
+        }
+        return old;
+      },
+      py::arg("name") = py::none(),
+      "Returns the CPU GEMM path preference and sets it when a name is given: 'auto' (direct kernels on "
+      "small matrices, packed panels otherwise), 'packed' or 'direct' (wherever the strides allow)");
+  cpu.def(
       "fma_peak_gflops",
       [](int threads) {
         py::gil_scoped_release release;

@@ -368,6 +368,147 @@ void backward_input_direct(float* dx, const float* dy, const float* w, const Con
   forward_direct(dx, dy, wt, nullptr, t);
 }
 
+// Any stride or padding: dx by output phases. Row ih = a + sh*i of dx (phase a) gathers dy row
+// oh = i + q through exactly the taps r with a + pt - r*dh = q*sh (likewise columns), so phase
+// (a, b) of dx is a stride-1 correlation of the zero-padded dy with that phase's taps: the forward
+// kernels run it on flat rows of the padded dy (no im2col, no col2im), and its output is then
+// interleaved into dx. Over all phases every tap is used once: the FLOPs of the forward pass.
+struct PhasedInput {
+  struct Tap { int64_t r, q; };
+  struct Phase {
+    int64_t a, b, H, W;      // dx rows a, a + sh, ... (H of them) and columns b, b + sw, ... (W)
+    int64_t depth;           // Kg * taps
+    std::vector<int64_t> boff;
+    std::vector<float> apack;  // (groups, ceil(Cg/kMr), depth, kMr)
+  };
+  int64_t PT, PL, Hq, Wq, plane, img, phmax;
+  std::vector<Phase> phases;
+
+  explicit PhasedInput(const float* w, const Conv2dShape& s) {
+    const int64_t Cg = s.Cg(), Kg = s.Kg(), G = s.groups, RS = s.R * s.S;
+    std::vector<std::vector<Tap>> rows(s.sh), cols(s.sw);
+    for (int64_t a = 0; a < s.sh; ++a)
+      for (int64_t r = 0; r < s.R; ++r)
+        if ((a + s.pt - r * s.dh) % s.sh == 0) rows[a].push_back({r, (a + s.pt - r * s.dh) / s.sh});
+    for (int64_t b = 0; b < s.sw; ++b)
+      for (int64_t t = 0; t < s.S; ++t)
+        if ((b + s.pl - t * s.dw) % s.sw == 0) cols[b].push_back({t, (b + s.pl - t * s.dw) / s.sw});
+    auto count = [](int64_t n, int64_t a, int64_t st) { return a < n ? (n - a + st - 1) / st : 0; };
+    // dy padding so that every read for a real output lands inside the padded plane
+    int64_t pt = 0, pb = 0, pl = 0, pr = 0;
+    for (int64_t a = 0; a < s.sh; ++a)
+      for (const Tap& tp : rows[a]) pt = std::max(pt, -tp.q), pb = std::max(pb, count(s.H, a, s.sh) - 1 + tp.q - (s.OH - 1));
+    for (int64_t b = 0; b < s.sw; ++b)
+      for (const Tap& tp : cols[b]) pl = std::max(pl, -tp.q), pr = std::max(pr, count(s.W, b, s.sw) - 1 + tp.q - (s.OW - 1));
+    PT = pt, PL = pl, Hq = s.OH + pt + pb, Wq = s.OW + pl + pr, plane = Hq * Wq, phmax = 0;
+    img = ceil_div(s.K * plane + Wq + 2 * kNp, 16) * 16;
+    for (int64_t a = 0; a < s.sh; ++a)
+      for (int64_t b = 0; b < s.sw; ++b) {
+        Phase ph{a, b, count(s.H, a, s.sh), count(s.W, b, s.sw), 0, {}, {}};
+        if (ph.H == 0 || ph.W == 0) continue;
+        phmax = std::max(phmax, ph.H * ph.W);
+        for (int64_t k = 0; k < Kg; ++k)
+          for (const Tap& tr : rows[a])
+            for (const Tap& tc : cols[b]) ph.boff.push_back(k * plane + (tr.q + PT) * Wq + tc.q + PL);
+        ph.depth = static_cast<int64_t>(ph.boff.size());
+        const int64_t gpack = ceil_div(Cg, kMr) * kMr * ph.depth;
+        ph.apack.assign(G * gpack, 0.f);
+        for (int64_t g = 0; g < G; ++g)
+          for (int64_t c = 0; c < Cg; ++c) {
+            int64_t t = 0;
+            for (int64_t k = 0; k < Kg; ++k)
+              for (const Tap& tr : rows[a])
+                for (const Tap& tc : cols[b]) {
+                  ph.apack[g * gpack + (c / kMr) * kMr * ph.depth + t * kMr + c % kMr] =
+                      w[((g * Kg + k) * Cg + c) * RS + tr.r * s.S + tc.r];
+                  ++t;
+                }
+          }
+        phases.push_back(std::move(ph));
+      }
+  }
+
+  // dy (K, OH, OW) of one image into the padded planes.
+  void pad(float* dst, const float* dy, int64_t k, const Conv2dShape& s) const {
+    float* d = dst + k * plane;
+    std::memset(d, 0, sizeof(float) * PT * Wq);
+    for (int64_t oh = 0; oh < s.OH; ++oh) {
+      float* row = d + (PT + oh) * Wq;
+      std::memset(row, 0, sizeof(float) * PL);
+      std::memcpy(row + PL, dy + (k * s.OH + oh) * s.OW, sizeof(float) * s.OW);
+      std::memset(row + PL + s.OW, 0, sizeof(float) * (Wq - PL - s.OW));
+    }
+    std::memset(d + (PT + s.OH) * Wq, 0, sizeof(float) * (Hq - PT - s.OH) * Wq);
+    if (k == s.K - 1) std::memset(dst + s.K * plane, 0, sizeof(float) * (img - s.K * plane));
+  }
+
+  int64_t panels(const Phase& ph) const { return ceil_div(ph.H * Wq, kNp); }
+
+  // Panel `pan` of phase ph, group g: out (C, ph.H * ph.W) gets the phase's outputs.
+  void panel(float* out, const float* dyp, const Phase& ph, int64_t g, int64_t pan, const Conv2dShape& s) const {
+    const int64_t Cg = s.Cg(), Kg = s.Kg(), gpack = ceil_div(Cg, kMr) * kMr * ph.depth, Pv = ph.H * Wq;
+    const conv_direct::FlatConv fc{ph.apack.data() + g * gpack, ph.boff.data(), ph.depth, Cg, Wq, ph.W, Pv,
+                                   ph.H * ph.W};
+    conv_direct::forward_panel_avx512(fc, dyp + g * Kg * plane, out + g * Cg * ph.H * ph.W, nullptr, pan * kNp,
+                                      std::min<int64_t>(kNp, Pv - pan * kNp), false);
+  }
+
+  // Channels [c0, c1) of one phase's output into dx of one image.
+  static void scatter(float* dx, const float* out, const Phase& ph, int64_t c0, int64_t c1, const Conv2dShape& s) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t i = 0; i < ph.H; ++i) {
+        const float* src = out + (c * ph.H + i) * ph.W;
+        float* dst = dx + (c * s.H + ph.a + i * s.sh) * s.W + ph.b;
+        for (int64_t j = 0; j < ph.W; ++j) dst[j * s.sw] = src[j];
+      }
+  }
+};
+
+void backward_input_phased(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
+  const PhasedInput pi(w, s);
+  const int64_t G = s.groups, CHW = s.C * s.H * s.W;
+  const int nt = num_threads();
+  // Rows of dx that no phase reaches (no tap lands there) stay zero.
+  const bool full = static_cast<int64_t>(pi.phases.size()) == std::min(s.sh, s.H) * std::min(s.sw, s.W);
+  if (s.N >= nt) {
+    float* bufs = scratch(1, nt * (pi.img + s.C * pi.phmax));
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t n = 0; n < s.N; ++n) {
+      float* dyp = bufs + thread_index() * (pi.img + s.C * pi.phmax);
+      float* out = dyp + pi.img;
+      float* dxn = dx + n * CHW;
+      if (!full) std::fill(dxn, dxn + CHW, 0.f);
+      for (int64_t k = 0; k < s.K; ++k) pi.pad(dyp, dy + n * s.K * s.OH * s.OW, k, s);
+      for (const auto& ph : pi.phases) {
+        for (int64_t g = 0; g < G; ++g)
+          for (int64_t pan = 0, np = pi.panels(ph); pan < np; ++pan) pi.panel(out, dyp, ph, g, pan, s);
+        PhasedInput::scatter(dxn, out, ph, 0, s.C, s);
+      }
+    }
+    return;
+  }
+  // Fewer images than threads: share each image's panels.
+  float* dyp = scratch(1, pi.img + s.C * pi.phmax);
+  float* out = dyp + pi.img;
+#pragma omp parallel num_threads(nt)
+  for (int64_t n = 0; n < s.N; ++n) {
+    float* dxn = dx + n * CHW;
+    if (!full) {
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < s.C; ++c) std::fill(dxn + c * s.H * s.W, dxn + (c + 1) * s.H * s.W, 0.f);
+    }
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < s.K; ++k) pi.pad(dyp, dy + n * s.K * s.OH * s.OW, k, s);
+    for (const auto& ph : pi.phases) {
+      const int64_t np = pi.panels(ph);
+#pragma omp for schedule(static)
+      for (int64_t it = 0; it < G * np; ++it) pi.panel(out, dyp, ph, it / np, it % np, s);
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < s.C; ++c) PhasedInput::scatter(dxn, out, ph, c, c + 1, s);
+    }
+  }
+}
+
 // Kg >= 16: output channels along the vector. dy is transposed onto the flat positions (dyt, p-major,
 // Kg padded to 16) so that each tile is an outer-product GEMM over flat positions; threads own
 // disjoint taps of dwt = dw^T, so nothing races. Positions are blocked by kKc for the L1.
@@ -422,51 +563,83 @@ void backward_weight_direct_k(float* dw, const float* dy, const float* x, const 
   });
 }
 
-// Kg < 16 (depthwise and the like) or few taps: flat positions along the vector, dy read in place,
-// one reduction per tile per image chunk.
+// Kg < 16 (depthwise and the like) or few taps: flat positions along the vector. Work items are
+// (image, group, block of kWk output channels); each thread takes an equal run of them, so mostly
+// whole images: it pads the image once, copies the block's dy into flat layout (dyf, in L1) and
+// sweeps every tap block over it, adding per-lane partial sums into its own buffer (K x depth x 16
+// floats; no reduction per tile). The buffers are summed across threads and lanes at the end.
 void backward_weight_direct(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
   using conv_direct::kWk;
   using conv_direct::kWt;
   const Flat f(s);
-  const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = Cg * s.R * s.S, P = s.OH * s.OW;
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), depth = Cg * s.R * s.S, P = s.OH * s.OW, G = s.groups;
   const std::vector<int64_t> boff = f.taps(s);
-  const int64_t nvec = ceil_div(f.Pv, 16);
+  const int64_t nvec = ceil_div(f.Pv, 16), Lp = nvec * 16;
   std::vector<uint16_t> mask(nvec);
-  std::vector<int64_t> q(nvec);
-  for (int64_t v = 0, row = 0, col = 0; v < nvec; ++v) {
-    q[v] = row * s.OW + std::min(col, s.OW);
+  for (int64_t v = 0, col = 0; v < nvec; ++v) {
     unsigned m = 0;
     for (int l = 0; l < 16; ++l) {
       if (16 * v + l < f.Pv && col < s.OW) m |= 1u << l;
-      if (++col == f.Wp) col = 0, ++row;
+      if (++col == f.Wp) col = 0;
     }
     mask[v] = static_cast<uint16_t>(m);
   }
-  const int64_t nimg = std::max<int64_t>(1, std::min<int64_t>(s.N, (int64_t{4} << 20) / f.img));
-  float* xbuf = scratch(0, nimg * f.img);
-  const int64_t kbw = ceil_div(Kg, kWk), tbw = ceil_div(depth, kWt), tiles = s.groups * kbw * tbw;
-#pragma omp parallel num_threads(num_threads())
-  for (int64_t n0 = 0; n0 < s.N; n0 += nimg) {
-    const int64_t nb = std::min(nimg, s.N - n0);
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < nb * s.C; ++i)
-      f.pad_plane(xbuf + (i / s.C) * f.img, x + (n0 + i / s.C) * s.C * s.H * s.W, i % s.C, s);
-#pragma omp for schedule(static)
-    for (int64_t it = 0; it < tiles; ++it) {
-      const int64_t g = it / (kbw * tbw), k0 = ((it / tbw) % kbw) * kWk, t0 = (it % tbw) * kWt;
-      conv_direct::weight_tile_avx512(dw + (g * Kg + k0) * depth + t0, depth, dy + (n0 * s.K + g * Kg + k0) * P, P,
-                                      s.K * P, xbuf + g * Cg * f.plane, f.img, boff.data() + t0, nb, mask.data(),
-                                      q.data(), nvec, static_cast<int>(std::min<int64_t>(kWk, Kg - k0)),
-                                      static_cast<int>(std::min<int64_t>(kWt, depth - t0)));
+  const int64_t kbw = ceil_div(Kg, kWk), tbw = ceil_div(depth, kWt), items = s.N * G * kbw;
+  const int64_t psize = s.K * depth * 16;
+  const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), items)));
+  std::vector<float*> parts(nt, nullptr);
+#pragma omp parallel num_threads(nt)
+  {
+    int t = 0, T = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num(), T = omp_get_num_threads();  // the runtime may grant fewer than nt
+#endif
+    float* xb = scratch(0, f.img);
+    float* dyf = scratch(1, kWk * Lp);
+    float* part = parts[t] = scratch(2, psize);
+    std::fill(part, part + psize, 0.f);
+    int64_t padded = -1;
+    for (int64_t it = items * t / T, e = items * (t + 1) / T; it < e; ++it) {
+      const int64_t n = it / (G * kbw), g = (it / kbw) % G, k0 = (it % kbw) * kWk;
+      const int mk = static_cast<int>(std::min<int64_t>(kWk, Kg - k0));
+      if (padded != n) {
+        for (int64_t c = 0; c < s.C; ++c) f.pad_plane(xb, x + n * s.C * s.H * s.W, c, s);
+        padded = n;
+      }
+      for (int i = 0; i < mk; ++i) {  // dy rows onto the flat positions, zeros in between and after
+        const float* src = dy + (n * s.K + g * Kg + k0 + i) * P;
+        float* d = dyf + i * Lp;
+        for (int64_t oh = 0; oh < s.OH; ++oh) {
+          std::memcpy(d + oh * f.Wp, src + oh * s.OW, sizeof(float) * s.OW);
+          std::memset(d + oh * f.Wp + s.OW, 0, sizeof(float) * (f.Wp - s.OW));
+        }
+        std::memset(d + f.Pv, 0, sizeof(float) * (Lp - f.Pv));
+      }
+      for (int64_t tb = 0; tb < tbw; ++tb) {
+        const int64_t t0 = tb * kWt;
+        conv_direct::weight_tile_avx512(part + ((g * Kg + k0) * depth + t0) * 16, depth * 16, dyf, Lp,
+                                        xb + g * Cg * f.plane, boff.data() + t0, mask.data(), nvec, mk,
+                                        static_cast<int>(std::min<int64_t>(kWt, depth - t0)));
+      }
     }
   }
+  parallel_for(s.K * depth, 256, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float acc = 0.f;
+      for (float* part : parts)
+        if (part)
+          for (int l = 0; l < 16; ++l) acc += part[i * 16 + l];
+      dw[i] += acc;
+    }
+  });
 }
 
 // Forward and weight gradient run direct at any stride (through phase planes).
 bool use_direct(const Conv2dShape& s) { return isa() == Isa::avx512 && conv_algo() != ConvAlgo::kGemm; }
 
-// The input gradient runs as a stride-1 convolution with padding dil*(k-1) - pad, which must not be
-// negative (cropping); strided input gradients run im2col+GEMM (col2im).
+// The input gradient of a stride-1 convolution runs as a stride-1 convolution with padding
+// dil*(k-1) - pad (Winograd where it suits), which must not be negative (cropping); any other
+// input gradient runs by output phases.
 bool use_direct_input(const Conv2dShape& s) {
   return use_direct(s) && s.sh == 1 && s.sw == 1 && s.pt <= s.dh * (s.R - 1) && s.pb <= s.dh * (s.R - 1) && s.pl <= s.dw * (s.S - 1) &&
          s.pr <= s.dw * (s.S - 1);
@@ -489,8 +662,10 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dSha
 template <class T>
 void conv2d_backward_input(T* dx, const T* dy, const T* w, const Conv2dShape& s) {
 #ifdef NERVE_X86_KERNELS
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
     if (use_direct_input(s)) return backward_input_direct(dx, dy, w, s);
+    if (use_direct(s)) return backward_input_phased(dx, dy, w, s);
+  }
 #endif
   backward_input_gemm(dx, dy, w, s);
 }
@@ -514,11 +689,13 @@ void conv2d_backward_bias(T* db, const T* dy, const Conv2dShape& s) {
   const int64_t P = s.OH * s.OW;
   parallel_for(s.K, 16, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
-      double acc = 0;
+      double acc = 0;  // rows summed in T (vector lanes), rows accumulated in double
       for (int64_t n = 0; n < s.N; ++n) {
         const T* row = dy + (n * s.K + k) * P;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t q = 0; q < P; ++q) acc += row[q];
+        T part = 0;
+#pragma omp simd reduction(+ : part)
+        for (int64_t q = 0; q < P; ++q) part += row[q];
+        acc += double(part);
       }
       db[k] += T(acc);
     }

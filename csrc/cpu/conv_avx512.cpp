@@ -4,8 +4,9 @@
 // three unaligned loads of the padded input and kMr weight broadcasts feed 24 FMAs. Flat positions
 // that are not outputs (the padding columns) are squeezed out with a register compress before a
 // masked store, so the output lands in plain NCHW with no second pass.
-// Weight-gradient tile: kWk x kWt dot products over flat positions, 16 lanes each, reduced once
-// per call; dyv carries zeros at the padding columns so nothing needs masking.
+// Weight-gradient tile: kWk x kWt dot products over flat positions, 16 lanes each, added to
+// per-lane partial sums in memory (reduced across lanes once, by the driver); dy arrives in flat
+// layout with zeros at the padding columns, x is loaded masked.
 // GCC 12's own 512->256 extract intrinsics trip -Wuninitialized on an internal placeholder.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -91,46 +92,39 @@ ForwardTile pick_forward(int mr, int nv) {
 }
 
 template <int MK, int NT>
-void weight_tile(float* dw, int64_t dw_ks, const float* dy, int64_t dy_ks, int64_t dy_is, const float* xflat,
-                 int64_t x_is, const int64_t* boff, int64_t nimg, const uint16_t* mask, const int64_t* q,
-                 int64_t nvec) {
+void weight_tile(float* part, int64_t part_ks, const float* dyf, int64_t dyf_ks, const float* xb, const int64_t* boff,
+                 const uint16_t* mask, int64_t nvec) {
   __m512 c[MK][NT];
 #pragma GCC unroll 4
   for (int i = 0; i < MK; ++i)
 #pragma GCC unroll 6
     for (int j = 0; j < NT; ++j) c[i][j] = _mm512_setzero_ps();
-  int64_t off[NT];
-  for (int j = 0; j < NT; ++j) off[j] = boff[j];
-  for (int64_t m = 0; m < nimg; ++m) {
-    const float* d = dy + m * dy_is;
-    const float* xb = xflat + m * x_is;
-    for (int64_t v = 0; v < nvec; ++v) {
-      const __mmask16 mv = mask[v];
-      const int64_t p = 16 * v;
-      __m512 dv[MK];
-      if (mv == 0xFFFF) {
+  const float* xs[NT];
+  for (int j = 0; j < NT; ++j) xs[j] = xb + boff[j];
+  for (int64_t v = 0; v < nvec; ++v) {
+    const __mmask16 mv = mask[v];
+    const int64_t p = 16 * v;
+    __m512 dv[MK];
 #pragma GCC unroll 4
-        for (int i = 0; i < MK; ++i) dv[i] = _mm512_loadu_ps(d + i * dy_ks + q[v]);
-      } else {
-        // The outputs of these positions are consecutive in dy: load them, then spread them to their lanes.
-        const __mmask16 lo = static_cast<__mmask16>((1u << __builtin_popcount(mv)) - 1);
-#pragma GCC unroll 4
-        for (int i = 0; i < MK; ++i) dv[i] = _mm512_maskz_expand_ps(mv, _mm512_maskz_loadu_ps(lo, d + i * dy_ks + q[v]));
-      }
+    for (int i = 0; i < MK; ++i) dv[i] = _mm512_loadu_ps(dyf + i * dyf_ks + p);
 #pragma GCC unroll 6
-      for (int j = 0; j < NT; ++j) {
-        const __m512 xv = _mm512_maskz_loadu_ps(mv, xb + off[j] + p);  // masked: no 0 * inf from non-outputs
+    for (int j = 0; j < NT; ++j) {
+      const __m512 xv = _mm512_maskz_loadu_ps(mv, xs[j] + p);  // masked: no 0 * inf from non-outputs
 #pragma GCC unroll 4
-        for (int i = 0; i < MK; ++i) c[i][j] = _mm512_fmadd_ps(dv[i], xv, c[i][j]);
-      }
+      for (int i = 0; i < MK; ++i) c[i][j] = _mm512_fmadd_ps(dv[i], xv, c[i][j]);
     }
   }
+#pragma GCC unroll 4
   for (int i = 0; i < MK; ++i)
-    for (int j = 0; j < NT; ++j) dw[i * dw_ks + j] += _mm512_reduce_add_ps(c[i][j]);
+#pragma GCC unroll 6
+    for (int j = 0; j < NT; ++j) {
+      float* o = part + i * part_ks + 16 * j;
+      _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), c[i][j]));
+    }
 }
 
-using WeightTile = void (*)(float*, int64_t, const float*, int64_t, int64_t, const float*, int64_t, const int64_t*,
-                            int64_t, const uint16_t*, const int64_t*, int64_t);
+using WeightTile = void (*)(float*, int64_t, const float*, int64_t, const float*, const int64_t*, const uint16_t*,
+                            int64_t);
 
 template <int MK>
 constexpr WeightTile weight_tile_for(int nt) {
@@ -265,12 +259,11 @@ void forward_panel_avx512(const FlatConv& fc, const float* xflat, float* y, cons
   }
 }
 
-void weight_tile_avx512(float* dw, int64_t dw_ks, const float* dy, int64_t dy_ks, int64_t dy_is, const float* xflat,
-                        int64_t x_is, const int64_t* boff, int64_t nimg, const uint16_t* mask, const int64_t* q,
-                        int64_t nvec, int mk, int nt) {
+void weight_tile_avx512(float* part, int64_t part_ks, const float* dyf, int64_t dyf_ks, const float* xflat,
+                        const int64_t* boff, const uint16_t* mask, int64_t nvec, int mk, int nt) {
   WeightTile f = mk == 1 ? weight_tile_for<1>(nt) : mk == 2 ? weight_tile_for<2>(nt)
                : mk == 3 ? weight_tile_for<3>(nt) : weight_tile_for<4>(nt);
-  f(dw, dw_ks, dy, dy_ks, dy_is, xflat, x_is, boff, nimg, mask, q, nvec);
+  f(part, part_ks, dyf, dyf_ks, xflat, boff, mask, nvec);
 }
 
 }  // namespace nerve::conv_direct

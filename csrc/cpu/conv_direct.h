@@ -55,13 +55,13 @@ struct FlatConv {
 void forward_panel_avx512(const FlatConv& fc, const float* xflat, float* y /* (Kg, OH*OW) */, const float* bias,
                           int64_t p0, int64_t np, bool accumulate);
 
-// dw[i*dw_ks + j] += sum_{m < nimg} sum_{p} dy[m*dy_is + i*dy_ks + q(p)] * xflat[m*x_is + boff[j] + p]
-// for i < mk <= kWk, j < nt <= kWt, over flat positions p = 16*v + lane that are outputs: bit `lane`
-// of mask[v] set, their outputs consecutive in dy from q[v] on (v < nvec). Flat positions along the
-// vector, read straight from dy; for Kg < 16 or shallow taps, where transposing dy would dominate.
-void weight_tile_avx512(float* dw, int64_t dw_ks, const float* dy, int64_t dy_ks, int64_t dy_is, const float* xflat,
-                        int64_t x_is, const int64_t* boff, int64_t nimg, const uint16_t* mask, const int64_t* q,
-                        int64_t nvec, int mk, int nt);
+// part[i*part_ks + 16*j + lane] += sum_{v < nvec} dyf[i*dyf_ks + 16*v + lane] * xflat[boff[j] + 16*v + lane]
+// for i < mk <= kWk, j < nt <= kWt, with the x load masked by mask[v] (bit `lane` set: flat position
+// 16*v + lane is an output). dyf is dy of mk channels of one image in flat layout (zeros where no
+// output lies); part holds per-lane partial sums, reduced across lanes by the caller. Flat
+// positions along the vector: for Kg < 16 or shallow taps, where transposing dy would dominate.
+void weight_tile_avx512(float* part, int64_t part_ks, const float* dyf, int64_t dyf_ks, const float* xflat,
+                        const int64_t* boff, const uint16_t* mask, int64_t nvec, int mk, int nt);
 
 // Weight gradient with output channels along the vector, for Kg >= 16 (no final reductions), and
 // the GEMMs of the Winograd path: a micro-tile of broadcast rows times vector columns,

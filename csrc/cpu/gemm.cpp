@@ -1,14 +1,23 @@
 // gemm.cpp — the GEMM driver (BLIS-style packing, threading, batching), the portable back end and
 // gemm_naive, the oracle. Micro-kernels for AVX2 / AVX-512 live in gemm_avx2.cpp / gemm_avx512.cpp.
 //
-// For each slab of depth kc (up to 512), the team first packs the slab of A (mb x kc, in mr-row panels)
-// and of B (kc x nb, in nr-column panels) into shared buffers, then computes C tile by tile:
-// a task is a block of A panels x a block of B panels (512 KiB, sized to stay in L2 while each
-// A panel, in L1, sweeps across it). Tasks are handed out through an atomic
-// counter, so a core slowed by another process's threads does less of the work rather than making
-// the other wait; every tile is still computed by one kernel call in one fixed order, so results do
-// not depend on the schedule. Packing reads A and B through their strides, so the four transpose
-// cases, sliced views and broadcast batches never need a materialised copy.
+// Two paths, chosen by size alone (never by thread count, so threads cannot change the bits):
+//  * direct, for small matrices (at most kDirectFlops of work, depth <= kDirectMaxK): the direct
+//    micro-kernels read A and B where they lie and C is computed tile by tile, column panel by
+//    column panel (the panel of B stays in L1). Packing both operands of a 64^3 product costs ~15%
+//    of its time; here nothing is copied but a short last row tile of A or, when B's rows are not
+//    contiguous, one column panel of B at a time.
+//  * packed: for each slab of depth kc (up to 512), the team first packs the slab of A (mb x kc, in
+//    mr-row panels) and of B (kc x nb, in nr-column panels) into shared buffers, then computes C
+//    tile by tile: a task is a block of A panels x a block of B panels (512 KiB, sized to stay in L2
+//    while each A panel, in L1, sweeps across it). Tasks are handed out through an atomic counter,
+//    so a core slowed by another process's threads does less of the work rather than making the
+//    other wait; every tile is still computed by one kernel call in one fixed order, so results do
+//    not depend on the schedule. Packing reads A and B through their strides, so the four
+//    transpose cases, sliced views and broadcast batches never need a materialised copy.
+// A thread that runs out of tasks waits for its team by spinning briefly, then sleeping on a futex
+// (woken by whoever finishes the phase): its core goes idle, and the scheduler can run a teammate
+// that another process had crowded out there.
 #include "gemm.h"
 
 #include <algorithm>
@@ -20,7 +29,13 @@
 #include <thread>
 
 #ifdef __linux__
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+#include <ctime>
 #endif
 
 #include "../core/cpu_features.h"
@@ -33,15 +48,18 @@ namespace {
 
 constexpr int64_t kSlabRows = 4096;          // cap on the rows of A (and columns of B) packed at once
 constexpr int64_t kL2Block = 512 * 1024;     // bytes of packed B one task sweeps over (half of L2)
-constexpr double kFlopsPerThread = 3.0e6;    // below this much work per thread, extra threads cost more than they give
+constexpr double kFlopsPerThread = 3.0e6;    // packed path: below this much work per thread, extra threads cost more than they give
 constexpr double kBatchSplitFlops = 6.4e7;   // matrices smaller than this go one per thread in batched calls
+constexpr double kDirectFlops = 2.0 * 160 * 160 * 160;  // direct path: at most this much work per matrix ...
+constexpr int64_t kDirectMaxK = 256;         // ... and this deep (a column panel of B, K x nr, stays in L1)
+constexpr double kDirectFlopsPerThread = 1.5e6;  // direct path: the fork and join cost ~5 us; a thread must earn it
 
 // ---- the portable back end ----------------------------------------------------------------------
 
 template <class T, int MR, int NR>
 GemmArch<T> portable_arch() {
   constexpr int64_t KC = 256;
-  GemmArch<T> a{"generic", MR, NR, KC, {}, pack_a_portable<T, MR, KC>, pack_b_portable<T, NR>};
+  GemmArch<T> a{"generic", MR, NR, KC, {}, {}, pack_a_portable<T, MR, KC>, pack_b_portable<T, NR>};
   for (auto& by_m : a.kernels[0])
     for (auto& k : by_m) k = ukernel_portable<T, MR, NR, KC, 1>;
   for (auto& by_m : a.kernels[1])
@@ -113,29 +131,19 @@ T* scratch(int which, size_t elems) noexcept {
 struct TeamShared {
   alignas(64) std::atomic<int64_t> claimed{0};  // tickets handed out, over all phases so far
   alignas(64) std::atomic<int64_t> done{0};     // tickets finished
+  alignas(64) std::atomic<uint32_t> phases{0};  // phases finished: the word sleepers wait on
+  std::atomic<int> sleepers{0};
 };
 
-// Waits without holding a core hostage: spinning covers the usual skew between two threads (tens
-// of microseconds); then the waiter yields, and past a third of a millisecond it sleeps, so that a
-// teammate the OS descheduled (other processes, another library's spinning pool) can have its core.
-inline void wait_until_done(const std::atomic<int64_t>& done, int64_t target) {
-  using clock = std::chrono::steady_clock;
-  if (done.load(std::memory_order_acquire) >= target) return;
-  const auto start = clock::now();
-  for (int i = 1; done.load(std::memory_order_acquire) < target; ++i) {
-    if (i % 16) {  // a pause is ~100 ns on this Zen 5
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-      continue;
-    }
-    const auto waited = clock::now() - start;
-    if (waited > std::chrono::microseconds(300))
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    else if (waited > std::chrono::microseconds(30))
-      std::this_thread::yield();
-  }
+#ifdef __linux__
+void futex_wait(std::atomic<uint32_t>* word, uint32_t seen) {
+  timespec limit{0, 2000000};  // 2 ms: a wake-up lost to a bug would cost time, never a hang
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, seen, &limit, nullptr, 0);
 }
+void futex_wake_all(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+#endif
 
 // One thread's view of the team: phases of tasks handed out dynamically. Phase p owns tickets
 // [base, end) of one ever-growing ticket count, so a thread that starts late (or was descheduled)
@@ -158,10 +166,39 @@ class Team {
     return -1;
   }
   void finished() {
-    if (nt_ > 1) sh_->done.fetch_add(1, std::memory_order_release);
+    if (nt_ == 1) return;
+    // The last task of the phase wakes the sleepers (seq_cst pairs with end(): a sleeper either
+    // sees `done` complete or is counted in `sleepers` before this thread looks).
+    if (sh_->done.fetch_add(1) + 1 == end_) {
+      sh_->phases.fetch_add(1);
+#ifdef __linux__
+      if (sh_->sleepers.load() > 0) futex_wake_all(&sh_->phases);
+#endif
+    }
   }
+  // Returns once every task of the phase has finished. Spins ~20 us (the usual skew between two
+  // running threads), then sleeps; without futexes it yields, then naps.
   void end() {
-    if (nt_ > 1) wait_until_done(sh_->done, end_);
+    if (nt_ == 1) return;
+    for (int i = 0; i < 256; ++i) {  // a pause is ~40-100 ns
+      if (sh_->done.load(std::memory_order_acquire) >= end_) return;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+#ifdef __linux__
+    sh_->sleepers.fetch_add(1);
+    for (;;) {
+      const uint32_t seen = sh_->phases.load();
+      if (sh_->done.load() >= end_) break;
+      futex_wait(&sh_->phases, seen);
+    }
+    sh_->sleepers.fetch_sub(1);
+#else
+    for (int i = 0; sh_->done.load(std::memory_order_acquire) < end_; ++i)
+      if (i < 64) std::this_thread::yield();
+      else std::this_thread::sleep_for(std::chrono::microseconds(20));
+#endif
   }
   int size() const { return nt_; }
 
@@ -226,13 +263,17 @@ void gemm_matrix(const Problem<T>& p, int64_t b, Team& team, T* abuf, T* bbuf) {
     for (int64_t ic = 0; ic < p.M; ic += MB) {
       const int64_t mb = std::min(MB, p.M - ic), mp = (mb + MR - 1) / MR;
       // Tasks: A-panel blocks x B-panel blocks. One thread sweeps all of A over each B block; a
-      // team splits A finer so that each thread gets several tasks to balance.
-      const int64_t col_blocks = (np + ncb - 1) / ncb, cbw = (np + col_blocks - 1) / col_blocks;  // even widths
-      int64_t mcb = mp;
-      if (team.size() > 1)  // ~32 tasks per thread: the last one finishes at most ~1/32 of a phase late
-        mcb = std::max<int64_t>(2, (mp * col_blocks + 32 * team.size() - 1) / (32 * team.size()));
-      mcb = std::min(mcb, mp);
-      const int64_t row_blocks = (mp + mcb - 1) / mcb, tasks = row_blocks * col_blocks;
+      // team splits A finer, into ~32 tasks per thread (the last one finishes at most ~1/32 of a
+      // phase late), as many as a multiple of the team where A has the panels for it (2 threads
+      // and 11 equal tasks leave one thread idle for 1/12 of the phase), block sizes differing by
+      // at most one panel.
+      const int64_t col_blocks = (np + ncb - 1) / ncb, nt = team.size();
+      int64_t row_blocks = 1;
+      if (nt > 1) {
+        row_blocks = std::min(mp, (32 * nt + col_blocks - 1) / col_blocks);
+        while (row_blocks < mp && row_blocks * col_blocks % nt) ++row_blocks;
+      }
+      const int64_t tasks = row_blocks * col_blocks;
 
       for (int64_t pc = 0; pc < p.K; pc += kstep) {
         const int64_t kc = std::min(kstep, p.K - pc);
@@ -252,8 +293,8 @@ void gemm_matrix(const Problem<T>& p, int64_t b, Team& team, T* abuf, T* bbuf) {
         team.begin(tasks);
         for (int64_t t = team.next(); t >= 0; team.finished(), t = team.next()) {
           const int64_t cb = t / row_blocks, rb = t % row_blocks;
-          const int64_t i0 = rb * mcb, i1 = std::min(mp, i0 + mcb);
-          const int64_t j0 = cb * cbw, j1 = std::min(np, j0 + cbw);
+          const int64_t i0 = rb * mp / row_blocks, i1 = (rb + 1) * mp / row_blocks;
+          const int64_t j0 = cb * np / col_blocks, j1 = (cb + 1) * np / col_blocks;
           for (int64_t ip = i0; ip < i1; ++ip) {
             const int64_t i = ic + ip * MR;
             const int m = int(std::min<int64_t>(MR, ic + mb - i));
@@ -273,6 +314,105 @@ void gemm_matrix(const Problem<T>& p, int64_t b, Team& team, T* abuf, T* bbuf) {
   }
 }
 
+// ---- the direct path ----------------------------------------------------------------------------
+
+std::atomic<int> g_path{static_cast<int>(GemmPath::kAuto)};
+
+// A stride whose rows all fall in the same few L1 sets (4 KiB apart): read in place, 12 rows of A
+// or the K rows of a B panel would evict each other.
+template <class T>
+bool aliases(int64_t stride) {
+  return stride != 0 && (stride < 0 ? -stride : stride) * int64_t(sizeof(T)) % 4096 == 0;
+}
+
+template <class T>
+bool use_direct(const Problem<T>& p) {
+  const GemmPath path = static_cast<GemmPath>(g_path.load(std::memory_order_relaxed));
+  if (path == GemmPath::kPacked || !p.ar->direct[0][0][0][0] || p.sc.cs != 1) return false;
+  if (p.sa.cs != 1 && p.sa.rs != 1) return false;  // A strided both ways: packing makes it contiguous
+  if (path == GemmPath::kDirect) return true;
+  const int64_t lda = p.sa.cs == 1 ? p.sa.rs : p.sa.cs;
+  return p.K <= kDirectMaxK && 2.0 * double(p.M) * double(p.N) * double(p.K) <= kDirectFlops &&
+         !(p.sa.cs == 1 && p.M > 1 && aliases<T>(lda));
+}
+
+// Tiles [u0, u1) of matrix b by the direct kernels. Tile u is row tile u % mt of column panel
+// u / mt, so consecutive tiles share a column panel of B, which stays in L1.
+template <class T>
+void direct_tiles(const Problem<T>& p, int64_t b, int64_t u0, int64_t u1) {
+  const GemmArch<T>& ar = *p.ar;
+  const int MR = ar.mr, NR = ar.nr, W = NR / 2;
+  T* C = p.C + b * p.sc.bs;
+  const T* A = p.A + b * p.sa.bs;
+  const T* B = p.B + b * p.sb.bs;
+  const bool arow = p.sa.cs == 1;
+  const int64_t lda = arow ? p.sa.rs : p.sa.cs, mt = (p.M + MR - 1) / MR;
+  const bool b_in_place = p.sb.cs == 1 && !(p.K > 1 && aliases<T>(p.sb.rs));
+  T* bpanel = nullptr;  // B's column panel, packed (zero-padded to nr columns) when not read in place
+  T* aedge = nullptr;   // A's short last row tile, copied and padded with zero rows
+  int64_t packed = -1;
+  for (int64_t u = u0; u < u1; ++u) {
+    const int64_t jp = u / mt, it = u % mt, j0 = jp * NR, i0 = it * MR;
+    const int n = int(std::min<int64_t>(NR, p.N - j0)), m = int(std::min<int64_t>(MR, p.M - i0));
+    const T* bp = B + j0;
+    int64_t ldb = p.sb.rs;
+    if (!b_in_place) {
+      if (!bpanel && !(bpanel = scratch<T>(1, size_t(NR) * p.K))) throw std::bad_alloc();
+      if (packed != jp) ar.pack_b(bpanel, B + j0 * p.sb.cs, p.sb.rs, p.sb.cs, p.K, n);
+      packed = jp, bp = bpanel, ldb = NR;
+    }
+    const int third = m <= MR / 3 ? 0 : m <= 2 * MR / 3 ? 1 : 2, rows = (third + 1) * MR / 3;
+    const T* ap = A + i0 * p.sa.rs;
+    int64_t la = lda;
+    bool ar_rows = arow;
+    if (m < rows) {  // the kernel reads `rows` rows of A: give it a padded copy of the last m
+      if (!aedge) {
+        if (!(aedge = scratch<T>(0, size_t(rows) * p.K))) throw std::bad_alloc();
+        for (int i = 0; i < rows; ++i)
+          for (int64_t k = 0; k < p.K; ++k) aedge[i * p.K + k] = i < m ? ap[i * p.sa.rs + k * p.sa.cs] : T(0);
+      }
+      ap = aedge, la = p.K, ar_rows = true;
+    }
+    ar.direct[ar_rows ? 0 : 1][third][n > W ? 1 : 0][n % W != 0](p.K, ap, la, bp, ldb, C + i0 * p.sc.rs + j0,
+                                                                 p.sc.rs, p.alpha, p.beta, m, n);
+  }
+}
+
+// The direct path over a batch: threads take whole matrices when there are enough of them, else
+// runs of ~1/8 of a thread's share of tiles, both from an atomic counter (a thread that another
+// process crowds out leaves its share to the others).
+template <class T>
+void gemm_direct(const Problem<T>& p, int64_t batch, int nt) {
+  const int64_t tiles = (p.M + p.ar->mr - 1) / p.ar->mr * ((p.N + p.ar->nr - 1) / p.ar->nr);
+  if (nt == 1) {
+    for (int64_t b = 0; b < batch; ++b) direct_tiles(p, b, 0, tiles);
+    return;
+  }
+#ifdef _OPENMP
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> oom{false};
+  const bool whole = batch >= 2 * nt;
+  const int64_t units = whole ? batch : batch * tiles, run = whole ? 1 : std::max<int64_t>(1, units / (8 * nt));
+#pragma omp parallel num_threads(nt)
+  try {
+    for (int64_t u = next.fetch_add(run); u < units && !oom; u = next.fetch_add(run)) {
+      if (whole) {
+        direct_tiles(p, u, 0, tiles);
+        continue;
+      }
+      for (int64_t v = u, e = std::min(units, u + run); v < e;) {  // a run may span two matrices
+        const int64_t b = v / tiles, v1 = std::min(e, (b + 1) * tiles);
+        direct_tiles(p, b, v - b * tiles, v1 - b * tiles);
+        v = v1;
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    oom = true;
+  }
+  if (oom) throw std::bad_alloc();
+#endif
+}
+
 // C = beta * C (beta == 0 writes zeros, whatever C held): K == 0 or alpha == 0.
 template <class T>
 void scale_c(T* C, MatStrides sc, GemmSize n, T beta) {
@@ -284,6 +424,9 @@ void scale_c(T* C, MatStrides sc, GemmSize n, T beta) {
 }
 
 }  // namespace
+
+void set_gemm_path(GemmPath path) { g_path.store(static_cast<int>(path)); }
+GemmPath gemm_path() { return static_cast<GemmPath>(g_path.load(std::memory_order_relaxed)); }
 
 template <class T>
 void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha, T beta,
@@ -307,6 +450,10 @@ void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides
   nt = 1;
 #endif
   const double flops = 2.0 * double(n.M) * double(n.N) * double(n.K);
+  if (use_direct(p)) {
+    nt = int(std::max(1.0, std::min(double(nt), flops * double(n.batch) / kDirectFlopsPerThread)));
+    return gemm_direct(p, n.batch, nt);
+  }
   nt = int(std::max(1.0, std::min(double(nt), flops * double(n.batch) / kFlopsPerThread)));
 
   if (nt == 1) {

@@ -32,6 +32,13 @@ template <class T>
 void gemm_naive(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha,
                 T beta);
 
+// Which path gemm() takes (process-wide; for tests and benchmarks). kAuto: direct for small
+// matrices, packed otherwise (see gemm.cpp). kDirect: direct wherever the layout allows it (C's and
+// one of A's strides unit), kPacked: always pack. Results differ between paths only in rounding.
+enum class GemmPath { kAuto, kPacked, kDirect };
+void set_gemm_path(GemmPath path);
+GemmPath gemm_path();
+
 // The back end gemm() uses now ("avx512", "avx2" or "generic"; follows isa()).
 const char* gemm_backend();
 

@@ -28,6 +28,12 @@ struct GemmArch {
   Kernel pick(bool ik, int m, int n) const {
     return kernels[ik ? 0 : 1][m <= mr / 3 ? 0 : m <= 2 * mr / 3 ? 1 : 2][n <= nr / 2 ? 0 : 1];
   }
+  // Direct kernels (gemm_impl.h, ukernel_direct): A and B read in place, for small matrices.
+  // [A rows contiguous (cs = 1), A columns contiguous (rs = 1)][rows mr/3, 2mr/3, mr][vectors: nr/2,
+  // nr][last vector masked]. Null in the portable back end, which always packs.
+  using Direct = void (*)(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t rs_c, T alpha,
+                          T beta, int m, int n);
+  Direct direct[2][3][2][2];
   // One A panel: rows [0, m) and depth [0, kc) of A (strides rs, cs); ik selects the layout.
   void (*pack_a)(T* dst, const T* A, int64_t rs, int64_t cs, int m, int64_t kc, bool ik);
   // One B panel: depth [0, kc) and columns [0, n) of B (strides rs, cs).
@@ -42,7 +48,8 @@ const GemmArch<double>& gemm_arch_avx2_f64();
 const GemmArch<float>& gemm_arch_avx512_f32();
 const GemmArch<double>& gemm_arch_avx512_f64();
 
-// FMA throughput probes (GFLOP/s of one thread, counting an FMA as 2 flops).
+// FMA throughput probes: GFLOP/s of the calling thread (an FMA counts 2 flops per lane) over
+// `seconds` of its CPU time; the faster of register-only chains and the micro-kernel mix.
 double fma_peak_avx512_thread(double seconds);
 double fma_peak_avx2_thread(double seconds);
 

@@ -79,8 +79,9 @@ void pack_b_f32(float* dst, const float* B, int64_t rs, int64_t cs, int64_t kc, 
 
 const GemmArch<float>& gemm_arch_avx2_f32() {
   static const GemmArch<float> arch = [] {
-    GemmArch<float> a{"avx2", kMr, 16, kKc, {}, pack_a_portable<float, kMr, kKc>, pack_b_f32};
+    GemmArch<float> a{"avx2", kMr, 16, kKc, {}, {}, pack_a_portable<float, kMr, kKc>, pack_b_f32};
     fill_kernels<V256f, kMr, 2, kKc>(a.kernels);
+    fill_direct<V256f, kMr>(a.direct);
     return a;
   }();
   return arch;
@@ -88,8 +89,9 @@ const GemmArch<float>& gemm_arch_avx2_f32() {
 
 const GemmArch<double>& gemm_arch_avx2_f64() {
   static const GemmArch<double> arch = [] {
-    GemmArch<double> a{"avx2", kMr, 8, kKc, {}, pack_a_portable<double, kMr, kKc>, pack_b_portable<double, 8>};
+    GemmArch<double> a{"avx2", kMr, 8, kKc, {}, {}, pack_a_portable<double, kMr, kKc>, pack_b_portable<double, 8>};
     fill_kernels<V256d, kMr, 2, kKc>(a.kernels);
+    fill_direct<V256d, kMr>(a.direct);
     return a;
   }();
   return arch;

@@ -98,8 +98,9 @@ void pack_b_f32(float* dst, const float* B, int64_t rs, int64_t cs, int64_t kc, 
 
 const GemmArch<float>& gemm_arch_avx512_f32() {
   static const GemmArch<float> arch = [] {
-    GemmArch<float> a{"avx512", kMr, 32, kKc, {}, pack_a_f32, pack_b_f32};
+    GemmArch<float> a{"avx512", kMr, 32, kKc, {}, {}, pack_a_f32, pack_b_f32};
     fill_kernels<V512f, kMr, 2, kKc>(a.kernels);
+    fill_direct<V512f, kMr>(a.direct);
     return a;
   }();
   return arch;
@@ -107,8 +108,9 @@ const GemmArch<float>& gemm_arch_avx512_f32() {
 
 const GemmArch<double>& gemm_arch_avx512_f64() {
   static const GemmArch<double> arch = [] {
-    GemmArch<double> a{"avx512", kMr, 16, kKcD, {}, pack_a_portable<double, kMr, kKcD>, pack_b_portable<double, 16>};
+    GemmArch<double> a{"avx512", kMr, 16, kKcD, {}, {}, pack_a_portable<double, kMr, kKcD>, pack_b_portable<double, 16>};
     fill_kernels<V512d, kMr, 2, kKcD>(a.kernels);
+    fill_direct<V512d, kMr>(a.direct);
     return a;
   }();
   return arch;

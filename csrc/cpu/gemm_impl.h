@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "gemm_arch.h"
 
@@ -168,6 +169,68 @@ void ukernel(int64_t kc, const typename V::T* __restrict a, const typename V::T*
   }
 }
 
+// The direct micro-kernel, for small matrices where packing would cost more than it saves: A and B
+// are read where they lie. A's element (i, k) is a[i*lda + k] (AROW) or a[i + k*lda]; B's row k
+// starts at b + k*ldb. All MR rows of A must be readable (the driver pads a short last row tile);
+// columns are cut at n: with MASK the last of the NV vectors is a masked load, so nothing past
+// column n is read, and rows past m and columns past n of C are not written.
+template <class V, int MR, int NV, bool AROW, bool MASK>
+void ukernel_direct(int64_t kc, const typename V::T* __restrict a, int64_t lda, const typename V::T* __restrict b,
+                    int64_t ldb, typename V::T* c, int64_t rs_c, typename V::T alpha, typename V::T beta, int m,
+                    int n) {
+  using T = typename V::T;
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  const int tail = MASK ? n - (NV - 1) * W : W;  // lanes of the last vector
+  R acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  // Rows of A in place: one pointer per 4 rows, walking k, and the row offsets lda, 2lda, 3lda as
+  // index registers ([p + 4*l] addressing). Left to itself, GCC keeps a pointer per row, runs out
+  // of registers at 12 rows and spills (7% slower).
+  constexpr int NB = (MR + 3) / 4;
+  const T* pa[NB];
+#pragma GCC unroll 8
+  for (int q = 0; q < NB; ++q) pa[q] = a + (AROW ? 4 * q * lda : 4 * q);
+  const int64_t l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+  const T* bk = b;
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; ++k, bk += ldb) {
+    R bv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bv[v] = MASK && v == NV - 1 ? V::load_n(bk + v * W, tail) : V::load(bk + v * W);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const T* p = pa[i / 4];
+      const int r = i % 4;
+      const R av = V::set1(AROW ? p[r == 0 ? 0 : r == 1 ? l1 : r == 2 ? l2 : l3] : p[r]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
+    }
+#pragma GCC unroll 8
+    for (int q = 0; q < NB; ++q) pa[q] += AROW ? 1 : lda;
+  }
+  const R va = V::set1(alpha), vb = V::set1(beta);
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    T* p = c + i * rs_c;
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      R r = V::mul(acc[i][v], va);
+      if (MASK && v == NV - 1) {
+        if (beta != T(0)) r = V::fmadd(vb, V::load_n(p + v * W, tail), r);
+        V::store_n(p + v * W, r, tail);
+      } else {
+        if (beta != T(0)) r = V::fmadd(vb, V::load(p + v * W), r);
+        V::store(p + v * W, r);
+      }
+    }
+  }
+}
+
 // The portable micro-kernel: plain arrays the compiler keeps in (baseline SSE2) registers.
 template <class T, int MR, int NR, int64_t SI, int64_t SK>
 void ukernel_portable(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t rs_c, int64_t cs_c,
@@ -208,6 +271,27 @@ void fill_kernels(typename GemmArch<typename V::T>::Kernel (&k)[2][3][2]) {
   k[1][1][1] = ukernel<V, 2 * PM / 3, NV, PM, BS, 1, PM>;
   k[1][2][0] = ukernel<V, PM, H, PM, BS, 1, PM>;
   k[1][2][1] = ukernel<V, PM, NV, PM, BS, 1, PM>;
+}
+
+
+// Fills an arch's direct-kernel table: [A layout: rows, columns][rows PM/3, 2PM/3, PM][vectors 1, 2][masked].
+template <class V, int PM>
+void fill_direct(typename GemmArch<typename V::T>::Direct (&k)[2][3][2][2]) {
+  static_assert(PM % 3 == 0, "direct kernels come in thirds of the tile");
+  auto by_rows = [&](auto rows, int t) {
+    constexpr int M = decltype(rows)::value;
+    k[0][t][0][0] = ukernel_direct<V, M, 1, true, false>;
+    k[0][t][0][1] = ukernel_direct<V, M, 1, true, true>;
+    k[0][t][1][0] = ukernel_direct<V, M, 2, true, false>;
+    k[0][t][1][1] = ukernel_direct<V, M, 2, true, true>;
+    k[1][t][0][0] = ukernel_direct<V, M, 1, false, false>;
+    k[1][t][0][1] = ukernel_direct<V, M, 1, false, true>;
+    k[1][t][1][0] = ukernel_direct<V, M, 2, false, false>;
+    k[1][t][1][1] = ukernel_direct<V, M, 2, false, true>;
+  };
+  by_rows(std::integral_constant<int, PM / 3>{}, 0);
+  by_rows(std::integral_constant<int, 2 * PM / 3>{}, 1);
+  by_rows(std::integral_constant<int, PM>{}, 2);
 }
 
 }  // namespace

@@ -344,6 +344,16 @@ class Module:
                 _copy_into(target, src)
         return _IncompatibleKeys(missing, unexpected)
 
+    def save(self, path) -> None:
+        """Writes state_dict() to path as a safetensors file (nerve.save; opens with safetensors.torch.load_file)."""
+        from ..io import save
+        save(self.state_dict(), path)
+
+    def load(self, path, strict: bool = True):
+        """Loads a safetensors state dict from path (nerve.load) into this module (load_state_dict)."""
+        from ..io import load
+        return self.load_state_dict(load(path), strict=strict)
+
     # ---- printing ------------------------------------------------------------------------------
     def extra_repr(self) -> str:
         return ""

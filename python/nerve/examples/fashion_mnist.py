@@ -105,6 +105,14 @@ def run(args) -> dict:
     from nerve.train import CSVLogger, ModelCheckpoint
     recipe = RECIPES[args.model]
     epochs = args.epochs if args.epochs is not None else recipe["epochs"]
+    if args.resume:
+        from nerve.train.checkpoint import planned_epochs
+        planned = planned_epochs(args.resume)
+        if args.epochs is None and planned:
+            epochs = planned
+        elif planned and epochs != planned:  # the one-cycle schedule spans the planned epochs
+            raise SystemExit(f"[nerve train] {args.resume} belongs to a run of {planned} epochs; resume it with "
+                             f"--epochs {planned}")
     augment = recipe["augment"] if args.augment == "auto" else args.augment == "on"
     if args.threads:
         nerve.set_num_threads(args.threads)

@@ -15,3 +15,8 @@ from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftmax, ReLU, Sigmo
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm  # noqa: F401
 from .sparse import Embedding  # noqa: F401
+from .rnn import (RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell, PackedSequence,  # noqa: F401
+                  pack_padded_sequence, pad_packed_sequence, pad_sequence, pack_sequence)
+from .attention import MultiheadAttention, SinusoidalPositionalEmbedding, LearnedPositionalEmbedding  # noqa: F401
+from .transformer import (TransformerEncoderLayer, TransformerEncoder, TransformerDecoderLayer,  # noqa: F401
+                          TransformerDecoder, Transformer, generate_square_subsequent_mask)

@@ -1,7 +1,7 @@
 """Saliency maps (Simonyan et al. 2014): how much each input pixel moves the score of the true class,
 |d logit_y / d x|, for a few Fashion-MNIST test images.
 
-    python -m nerve.examples.saliency [--model cnn|mlp] [--epochs 2] [--out saliency.png]
+    python -m nerve.examples.saliency [--model cnn|mlp] [--epochs 2] [--weights model.safetensors] [--out saliency.png]
 
 Expected: the gradient concentrates on the garment, not the empty background: over 500 test images the mean
 saliency on object pixels (intensity > 0.1) is at least 2x the mean on background pixels. Writes the images
@@ -27,6 +27,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["mlp", "cnn"], default="cnn")
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--weights", default=None, help="model.safetensors from `nerve train fashion-mnist` (same --model)")
     p.add_argument("--root", default=None)
     p.add_argument("--out", default="saliency.png")
     p.add_argument("--seed", type=int, default=0)
@@ -34,7 +35,7 @@ def main(argv=None):
 
     x, y, classes = fashion(args.root, train=True)
     xt, yt, _ = fashion(args.root, train=False, limit=500)
-    model = train_classifier(args.model, x, y, args.epochs, args.seed, verbose=2)
+    model = train_classifier(args.model, x, y, args.epochs, args.seed, verbose=2, weights=args.weights)
     sal = saliency(model, xt, yt)
     pix = xt.numpy()[:, 0]
     obj = pix > 0.1

@@ -49,8 +49,9 @@ def train_classifier(kind, x, y, epochs, seed=0, verbose=1, weights=None):
     return model.eval()
 
 
-def save_grid(path, rows, row_titles=None, col_titles=None, cmaps=None, title=None):
-    """rows: a list of lists of 2-D arrays; one image per cell (matplotlib Agg, no display needed)."""
+def save_grid(path, rows, row_titles=None, col_titles=None, cmaps=None, title=None, cell_titles=None):
+    """rows: a list of lists of 2-D arrays; one image per cell (matplotlib Agg, no display needed);
+    cell_titles[i][j], when given, labels each cell (and wins over col_titles)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
@@ -66,7 +67,9 @@ def save_grid(path, rows, row_titles=None, col_titles=None, cmaps=None, title=No
                 cmap = (cmaps[i] if cmaps else None) or "gray"
                 ax.imshow(np.asarray(row[j]), cmap=cmap, vmin=None if cmap != "gray" else 0,
                           vmax=None if cmap != "gray" else 1)
-            if col_titles and i == 0 and j < len(col_titles):
+            if cell_titles and j < len(cell_titles[i]):
+                ax.set_title(cell_titles[i][j], fontsize=7)
+            elif col_titles and i == 0 and j < len(col_titles):
                 ax.set_title(col_titles[j], fontsize=7)
             if row_titles and j == 0:
                 ax.set_ylabel(row_titles[i], fontsize=8)

@@ -57,11 +57,14 @@ def main(argv=None):
                 shown[eps] = (adv[:8].numpy()[:, 0], pred[:8].numpy())
         accs[eps] = correct / len(yt)
         print(f"epsilon {eps:5.2f}: accuracy {accs[eps]:.4f}")
-    rows = [list(shown[e][0]) for e in (0.0, 0.05, 0.1)]
-    cols = [f"{classes[int(t)].split('/')[0]}" for t in yt[:8].numpy()]
-    titles = [f"eps {e}: " + " ".join(classes[int(k)][:4] for k in shown[e][1][:3]) + "..." for e in (0.0, 0.05, 0.1)]
-    save_grid(args.out, rows, row_titles=[f"eps {e}" for e in (0.0, 0.05, 0.1)], col_titles=cols,
-              title="FGSM: clean (top) and perturbed test images; " + "; ".join(titles))
+    picked = (0.0, 0.05, 0.1)
+    truth = yt[:8].numpy()
+    name = lambda k: classes[int(k)].split("/")[0]  # noqa: E731
+    cells = [[("" if e else f"true {name(t)}\n") + f"pred {name(p)}" + ("" if p == t else " (wrong)")
+              for t, p in zip(truth, shown[e][1])] for e in picked]
+    save_grid(args.out, [list(shown[e][0]) for e in picked], row_titles=[f"eps {e}" for e in picked],
+              cell_titles=cells, title=f"FGSM on the {args.model}: clean test images (top), perturbed by eps along "
+                                       f"sign(dL/dx); accuracy " + ", ".join(f"{accs[e]:.2f}" for e in picked))
     print(f"images in {args.out}")
     values = [accs[e] for e in EPSILONS]
     check(accs[0.0] >= 0.85, f"clean accuracy >= 0.85 (got {accs[0.0]:.4f})")

@@ -4,7 +4,7 @@ trained with mean squared error.
 
     python -m nerve.examples.autoencoder [--epochs 3] [--out autoencoder.png]
 
-Expected: test reconstruction MSE <= 0.015 after 3 epochs, under a fifth of the error of always
+Expected: test reconstruction MSE <= 0.01 after 3 epochs (0.0057 measured), under a tenth of the error of always
 predicting the mean training image (0.087). Writes originals above reconstructions to --out.
 """
 from __future__ import annotations
@@ -48,8 +48,8 @@ def main(argv=None):
     save_grid(args.out, [list(xt[:10].numpy()[:, 0]), list(rec)], row_titles=["original", "reconstructed"],
               title=f"conv autoencoder, 4x7x7 code (196 numbers): test MSE {mse:.4f}")
     print(f"reconstructions in {args.out}")
-    check(mse <= 0.015 and mse < 0.2 * baseline,
-          f"test MSE <= 0.015 and < a fifth of the mean-image baseline (got {mse:.5f} vs {baseline:.5f})")
+    check(mse <= 0.01 and mse < 0.1 * baseline,
+          f"test MSE <= 0.01 and < a tenth of the mean-image baseline (got {mse:.5f} vs {baseline:.5f})")
     return mse
 
 

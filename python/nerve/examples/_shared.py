@@ -17,20 +17,41 @@ def fashion(root=None, train=True, limit=None):
     return x, y, FashionMNIST.classes
 
 
-def train_classifier(kind, x, y, epochs, seed=0, verbose=1):
-    """An MLP or CNN (nerve.examples.models) fitted with Adam on pixels in [0, 1]."""
+def standardize(mean=0.2860, std=0.3530):
+    """A parameter-free first layer (x - mean) / std, so that a model takes raw [0, 1] pixels (and input
+    gradients are gradients with respect to pixels)."""
+    from nerve import nn
+
+    class Standardize(nn.Module):
+        def forward(self, x):
+            return (x - mean) / std
+
+        def extra_repr(self):
+            return f"mean={mean}, std={std}"
+    return Standardize()
+
+
+def train_classifier(kind, x, y, epochs, seed=0, verbose=1, weights=None):
+    """An MLP or CNN (nerve.examples.models) behind a standardising layer, on pixels in [0, 1]: loaded from
+    `weights` (model.safetensors written by `nerve train fashion-mnist --model <kind>`), else fitted with Adam."""
     import nerve
     from nerve import nn, optim
     from nerve.examples import models
     nerve.manual_seed(seed)
-    model = models.mlp(784) if kind == "mlp" else models.cnn(1, 28)
-    nerve.fit(model, (x, y), loss=nn.CrossEntropyLoss(), optimizer=optim.Adam(model.parameters(), lr=1e-3),
-              epochs=epochs, batch_size=128, seed=seed, verbose=verbose)
+    net = models.mlp(784) if kind == "mlp" else models.cnn(1, 28)
+    model = nn.Sequential(standardize(), net)
+    if weights:
+        net.load_state_dict(nerve.load(weights))
+        print(f"loaded {kind} weights from {weights}")
+    else:
+        nerve.fit(model, (x, y), loss=nn.CrossEntropyLoss(), optimizer=optim.Adam(model.parameters(), lr=1e-3),
+                  epochs=epochs, batch_size=128, seed=seed, verbose=verbose)
     return model.eval()
 
 
-def save_grid(path, rows, row_titles=None, col_titles=None, cmaps=None, title=None):
-    """rows: a list of lists of 2-D arrays; one image per cell (matplotlib Agg, no display needed)."""
+def save_grid(path, rows, row_titles=None, col_titles=None, cmaps=None, title=None, cell_titles=None):
+    """rows: a list of lists of 2-D arrays; one image per cell (matplotlib Agg, no display needed);
+    cell_titles[i][j], when given, labels each cell (and wins over col_titles)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
@@ -46,7 +67,9 @@ def save_grid(path, rows, row_titles=None, col_titles=None, cmaps=None, title=No
                 cmap = (cmaps[i] if cmaps else None) or "gray"
                 ax.imshow(np.asarray(row[j]), cmap=cmap, vmin=None if cmap != "gray" else 0,
                           vmax=None if cmap != "gray" else 1)
-            if col_titles and i == 0 and j < len(col_titles):
+            if cell_titles and j < len(cell_titles[i]):
+                ax.set_title(cell_titles[i][j], fontsize=7)
+            elif col_titles and i == 0 and j < len(col_titles):
                 ax.set_title(col_titles[j], fontsize=7)
             if row_titles and j == 0:
                 ax.set_ylabel(row_titles[i], fontsize=8)

@@ -1,10 +1,11 @@
-"""A convolutional autoencoder on Fashion-MNIST: two strided Conv2d layers squeeze each image to 32x7x7, two
-ConvTranspose2d layers rebuild it; trained with mean squared error.
+"""A convolutional autoencoder on Fashion-MNIST: two strided Conv2d layers and a 3x3 Conv2d squeeze each
+28x28 image into a 4x7x7 code (196 numbers, a quarter of the pixels); a ConvTranspose2d stack rebuilds it;
+trained with mean squared error.
 
     python -m nerve.examples.autoencoder [--epochs 3] [--out autoencoder.png]
 
-Expected: test reconstruction MSE <= 0.012 after 3 epochs, under a quarter of the error of always
-predicting the mean training image (~0.057 for that baseline). Writes originals above reconstructions to --out.
+Expected: test reconstruction MSE <= 0.01 after 3 epochs (0.0057 measured), under a tenth of the error of always
+predicting the mean training image (0.087). Writes originals above reconstructions to --out.
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import argparse
 def autoencoder():
     from nerve import nn
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),                       # 16 x 14 x 14
-        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),                      # 32 x 7 x 7
+        nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),                              # 16 x 14 x 14
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),                             # 32 x 7 x 7
+        nn.Conv2d(32, 4, 3, padding=1),                                                   # code: 4 x 7 x 7
+        nn.ConvTranspose2d(4, 32, 3, padding=1), nn.ReLU(),                               # 32 x 7 x 7
         nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),  # 16 x 14 x 14
         nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid())  # 1 x 28 x 28
 
@@ -43,10 +46,10 @@ def main(argv=None):
     print(f"test reconstruction MSE {mse:.5f} (mean-image baseline {baseline:.5f})")
     rec = nerve.predict(model, xt[:10]).numpy()[:, 0]
     save_grid(args.out, [list(xt[:10].numpy()[:, 0]), list(rec)], row_titles=["original", "reconstructed"],
-              title=f"conv autoencoder, 32x7x7 code: test MSE {mse:.4f}")
+              title=f"conv autoencoder, 4x7x7 code (196 numbers): test MSE {mse:.4f}")
     print(f"reconstructions in {args.out}")
-    check(mse <= 0.012 and mse < 0.25 * baseline,
-          f"test MSE <= 0.012 and < a quarter of the mean-image baseline (got {mse:.5f} vs {baseline:.5f})")
+    check(mse <= 0.01 and mse < 0.1 * baseline,
+          f"test MSE <= 0.01 and < a tenth of the mean-image baseline (got {mse:.5f} vs {baseline:.5f})")
     return mse
 
 

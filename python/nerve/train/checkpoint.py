@@ -53,6 +53,7 @@ def trainer_state(trainer, epoch: int) -> dict:
         "rng": {"global": sampling.get_state(None),
                 "train_loader": None if loader_gen is None else sampling.get_state(loader_gen)},
         "history": trainer.history.state_dict(),
+        "params": trainer.history.params,
         "callbacks": cbs,
     }
 
@@ -87,6 +88,11 @@ def load_checkpoint(path) -> dict:
         raise ValueError(f"[fit] {path} has checkpoint format {meta.get('format')!r}, expected {FORMAT!r}")
     payload["trainer"] = meta
     return payload
+
+
+def planned_epochs(path):
+    """The `epochs` of the fit call that wrote a checkpoint (what a resumed run should ask for again)."""
+    return load_checkpoint(path)["trainer"].get("params", {}).get("epochs")
 
 
 def restore(trainer, payload: dict, path) -> int:

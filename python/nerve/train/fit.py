@@ -210,7 +210,8 @@ def fit(model, train_data, *, loss, optimizer, epochs: int = 1, batch_size: int 
         batch_size: samples per step (ignored when train_data is a DataLoader).
         validation_data: data in the same forms, evaluated after every epoch (logs val_loss, val_<metric>).
         validation_split: fraction in (0, 1) of the training samples, taken from the end (as Keras), held out
-            for validation instead; not with a DataLoader.
+            for validation instead; not with a DataLoader. They come from the same dataset, transform included:
+            to validate without augmentation, pass validation_data.
         metrics: names ('accuracy', 'binary_accuracy', 'mae', 'mse'), Metric objects or f(output, target).
         callbacks: Callback instances (EarlyStopping, ModelCheckpoint, CSVLogger, LRSchedulerCallback, ...).
         device: 'cpu' or 'cuda'; the model and each batch are moved there.
@@ -261,7 +262,6 @@ def fit(model, train_data, *, loss, optimizer, epochs: int = 1, batch_size: int 
     metric_objs = [get_metric(m) for m in (metrics or [])]
     history = History()
     history.params = {"epochs": epochs, "batch_size": batch_size, "steps": len(train_loader)}
-    history.samples_per_second = []
     tr = Trainer(model, optimizer, loss_fn, metric_objs, cbs, train_loader, val_loader, device, history)
 
     start = 0

@@ -6,12 +6,14 @@ from typing import Dict, List
 
 class History:
     """`history[name]` is the list of per-epoch values of a log entry ('loss', 'accuracy', 'val_loss', 'lr', ...);
-    `epoch` the 0-based epoch numbers they belong to."""
+    `epoch` the 0-based epoch numbers they belong to; `samples_per_second` the training throughput of each
+    epoch this fit call ran (not of epochs restored from a checkpoint); `params` fit's epochs, batch_size, steps."""
 
     def __init__(self):
         self.history: Dict[str, List[float]] = {}
         self.epoch: List[int] = []
         self.params: dict = {}
+        self.samples_per_second: List[float] = []
 
     def append(self, epoch: int, logs: dict) -> None:
         self.epoch.append(int(epoch))

@@ -5,6 +5,10 @@ from .module import Module  # noqa: F401
 from .containers import Sequential, ModuleList, ModuleDict  # noqa: F401
 from .linear import Linear, Identity, Flatten, Unflatten  # noqa: F401
 from . import utils  # noqa: F401
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: F401
+from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool2d,  # noqa: F401
+                      AdaptiveMaxPool2d)
+from .residual import Residual, BasicBlock  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax,  # noqa: F401
                          Softplus, Tanh)

@@ -17,7 +17,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="nerve train shakespeare", description=__doc__.splitlines()[0],
                                 add_help=False)
     p.add_argument("--model", choices=["lstm", "transformer"], default="lstm")
-    p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="kernel threads (default: all cores, or 1 when the load average exceeds the core count)")
     p.add_argument("--out", default=None, help="folder for model.safetensors and vocab.txt")
     p.add_argument("-h", "--help", action="store_true")
     args, rest = p.parse_known_args(argv)
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
         return 0
     import nerve
     if args.threads:
-        nerve.set_num_threads(args.threads)
+        rest += ["--threads", str(args.threads)]
     try:
         result = example.main(rest, exit_on_miss=False)
     except SystemExit as e:  # argparse errors in the example's options

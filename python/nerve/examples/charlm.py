@@ -61,6 +61,17 @@ class TinyGPT(nn.Module):
         return self.head(self.norm(h)), None
 
 
+def pick_threads(requested: Optional[int]) -> int:
+    """Kernel threads for a training run: `requested`, else all cores unless the machine is already
+    busier than it has cores (then 1: a time step's threads meet at a barrier many times per
+    batch, and on an oversubscribed machine each meeting waits for a descheduled thread)."""
+    if requested:
+        nerve.set_num_threads(requested)
+    elif os.getloadavg()[0] >= (os.cpu_count() or 1):
+        nerve.set_num_threads(1)
+    return nerve.get_num_threads()
+
+
 def loss_of(model, x, y):
     logits, _ = model(x)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))

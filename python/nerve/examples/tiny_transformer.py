@@ -15,7 +15,7 @@ import argparse
 
 import nerve
 from nerve.data.datasets import Shakespeare
-from nerve.examples.charlm import TinyGPT, report, sample, train
+from nerve.examples.charlm import TinyGPT, pick_threads, report, sample, train
 
 EXPECTED_VAL_LOSS = 1.6  # nats per character
 
@@ -33,12 +33,12 @@ def main(argv=None, exit_on_miss: bool = True):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--target", type=float, default=EXPECTED_VAL_LOSS)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="kernel threads (default: all cores, or 1 when the load average exceeds the core count)")
     p.add_argument("--plays", nargs="+", default=None, help="train on these plays only (file stems, e.g. hamlet)")
     args = p.parse_args(argv)
 
-    if args.threads:
-        nerve.set_num_threads(args.threads)
+    pick_threads(args.threads)
     nerve.manual_seed(args.seed)
     train_data = Shakespeare(args.block_size, "train", plays=args.plays)
     val_data = Shakespeare(args.block_size, "val", plays=args.plays)

@@ -121,3 +121,33 @@ def test_cuda_attention_reads_heads_in_place(be):
         res.append((get(out), get(dP)))
     for got, want in zip(res[0], res[1]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-6 * (1 + np.abs(want).max()))
+
+
+from test_device import gpu  # noqa: E402,F401  (the fixture: stand-in cupy over _C_emu, or the GPU)
+
+
+def test_attention_ops_run_the_cuda_kernels_on_device_tensors(gpu):
+    import nerve
+    import nerve.nn as nn
+    import nerve.nn.functional as F
+    rng = np.random.default_rng(4)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    x = rng.standard_normal((2, 5, 8)).astype(np.float32)
+    q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((2, 2, 5, 4), (2, 2, 6, 4), (2, 2, 6, 3)))
+    pad = np.array([[False] * 5, [False, False, True, True, False]])
+
+    def run(device):
+        mha.to(device)
+        mha.zero_grad()
+        t = nerve.tensor(x, requires_grad=True, device=device)
+        out = mha(t, t, t, key_padding_mask=nerve.tensor(pad, device=device), need_weights=False)[0]
+        out.backward(nerve.ones_like(out))
+        tq, tk, tv = (nerve.tensor(a, requires_grad=True, device=device) for a in (q, k, v))
+        o2 = F.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+        o2.sum().backward()
+        return [out.detach().cpu().numpy(), t.grad.cpu().numpy(), o2.detach().cpu().numpy()] + \
+            [a.grad.cpu().numpy() for a in (tq, tk, tv)] + [p.grad.cpu().numpy() for p in mha.parameters()]
+    on_cpu, on_gpu = run("cpu"), run("cuda")
+    assert {"attention_forward", "attention_backward"} <= {n for n, _ in gpu.calls}
+    for a, b in zip(on_gpu, on_cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

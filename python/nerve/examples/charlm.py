@@ -136,15 +136,27 @@ class Result:
     ok: bool = False
 
 
+def lr_scale(step: int, frac: float, warmup: int, decay_from: float = 0.6) -> float:
+    """Warm-up over `warmup` steps, constant, then a cosine decay to 10% over the last part of the
+    budget (frac: the fraction of the budget used): short runs learn fastest at a high, steady rate."""
+    ramp = min(1.0, (step + 1) / warmup)
+    if frac <= decay_from:
+        return ramp
+    t = (frac - decay_from) / (1.0 - decay_from)
+    return ramp * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
 def train(model, train_data, val_data, *, minutes: float, batch_size: int, lr: float, target: float,
           max_steps: Optional[int] = None, eval_every: int = 200, eval_batches: int = 20, clip: float = 1.0,
-          warmup: int = 100, weight_decay: float = 0.0, seed: int = 0, log: Callable = print) -> Result:
-    """Adam (AdamW with weight_decay) with warm-up and cosine decay over the time budget, gradient
-    clipping, validation estimates every eval_every steps; stops at the budget, at max_steps, or
-    once the full validation loss reaches `target`. Returns the full validation loss at the end."""
+          warmup: int = 100, weight_decay: float = 0.0, betas=(0.9, 0.99), seed: int = 0,
+          log: Callable = print) -> Result:
+    """Adam (AdamW with weight_decay) with warm-up, a steady rate and a final cosine decay over the
+    time budget, gradient clipping, validation estimates every eval_every steps; stops at the
+    budget, at max_steps, or once the full validation loss reaches `target`. Returns the full
+    validation loss at the end."""
     rng = np.random.default_rng(seed)
-    opt = nerve.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay) if weight_decay else \
-        nerve.optim.Adam(model.parameters(), lr=lr)
+    opt = nerve.optim.AdamW(model.parameters(), lr=lr, betas=betas, weight_decay=weight_decay) if weight_decay \
+        else nerve.optim.Adam(model.parameters(), lr=lr, betas=betas)
     budget = minutes * 60.0
     if max_steps is not None:
         warmup = max(1, min(warmup, max_steps // 10))
@@ -157,7 +169,7 @@ def train(model, train_data, val_data, *, minutes: float, batch_size: int, lr: f
         if elapsed >= budget or (max_steps is not None and step >= max_steps):
             break
         frac = min(elapsed / budget, 1.0) if max_steps is None else step / max_steps
-        scale = min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        scale = lr_scale(step, frac, warmup)
         for g in opt.param_groups:
             g["lr"] = lr * scale
         x, y = train_data.batch(batch_size, rng)

@@ -221,8 +221,15 @@ struct Problem {
   MatStrides sb;
   int64_t M, N, K;
   T alpha, beta;
-  int64_t slab_rows() const { return std::min(M, kSlabRows / ar->mr * ar->mr); }
-  int64_t slab_cols() const { return std::min(N + ar->nr, kSlabRows / ar->nr * ar->nr); }
+  // Rows of A (columns of B, on the shifted grid: at most N + nr) packed at once: about kSlabRows,
+  // in equal slabs of whole panels (4096 rows are one slab, not 4092 + 4: a second slab repacks
+  // all of B for four rows).
+  static int64_t even_slab(int64_t n, int64_t panel) {
+    const int64_t slabs = (n + kSlabRows - 1) / kSlabRows;
+    return ((n + slabs - 1) / slabs + panel - 1) / panel * panel;
+  }
+  int64_t slab_rows() const { return even_slab(M, ar->mr); }
+  int64_t slab_cols() const { return even_slab(N + ar->nr - 1, ar->nr); }
   size_t abuf_elems() const { return size_t((slab_rows() + ar->mr - 1) / ar->mr * ar->mr * ar->kc_max); }
   size_t bbuf_elems() const { return size_t((slab_cols() + ar->nr - 1) / ar->nr * ar->nr * ar->kc_max); }
 };

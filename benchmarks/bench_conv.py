@@ -1,6 +1,7 @@
 """bench_conv.py — convolution and pooling, nerve vs torch (oneDNN), forward and forward+backward.
 
     python benchmarks/bench_conv.py [--threads 1 2] [--repeat 15] [--quick] [--memory]
+    python benchmarks/bench_conv.py --device cuda [--quick]   # nerve's CUDA kernels vs torch.cuda (cuDNN)
 
 Both run through their Python APIs with autograd (nerve.nn.functional vs torch.nn.functional) in
 one process, interleaved, medians. forward+backward computes the input, weight and bias gradients
@@ -9,6 +10,10 @@ one process, interleaved, medians. forward+backward computes the input, weight a
 library's peak resident memory growth for one forward+backward of every conv case (subprocesses).
 
 Bar (issue 5): forward and forward+backward >= 1.0x torch on the five 3x3 shapes, at 1 and 2 threads.
+
+--device cuda runs the same cases on the GPU (cupy arrays; every call synchronized before the clock
+stops) against torch.cuda with cuDNN when torch has CUDA, and writes results/conv_cuda.{json,md}
+with the GPU's name. Bar (issue 8): >= 0.8x cuDNN. Without a usable GPU it exits with a message.
 """
 from __future__ import annotations
 
@@ -147,9 +152,104 @@ print((hwm() - before) / 1024)
     return float(subprocess.check_output([sys.executable, "-c", code], text=True).strip().splitlines()[-1])
 
 
+def cuda_contenders(fwd_only, run, x, w, b, g, stride, pad, groups, torch_cuda):
+    """Like contenders(), on the GPU: nerve's CUDA kernels, and torch.cuda (cuDNN) when present."""
+    kw = dict(stride=stride, padding=pad, groups=groups)
+    nx, nw, nb = (nerve.tensor(a, device="cuda", requires_grad=not fwd_only) for a in (x, w, b))
+    fns = {}
+    if fwd_only:
+        def run_nerve():
+            with nerve.no_grad():
+                run(F, nx, nw, nb, kw)
+    else:
+        ng = nerve.tensor(g, device="cuda")
+
+        def run_nerve():
+            for t in (nx, nw, nb):
+                t.grad = None
+            run(F, nx, nw, nb, kw).backward(ng)
+    fns["nerve"] = run_nerve
+    if torch_cuda:
+        tx, tw, tb = (torch.tensor(a, device="cuda", requires_grad=not fwd_only) for a in (x, w, b))
+        if fwd_only:
+            def run_torch():
+                with torch.no_grad():
+                    run(torch.nn.functional, tx, tw, tb, kw)
+        else:
+            tg = torch.tensor(g, device="cuda")
+
+            def run_torch():
+                for t in (tx, tw, tb):
+                    t.grad = None
+                run(torch.nn.functional, tx, tw, tb, kw).backward(tg)
+        fns["torch"] = run_torch
+    return fns
+
+
+def main_cuda(args):
+    """--device cuda: conv and pool cases on the GPU; results/conv_cuda.{json,md}."""
+    from nerve.backend import cuda as backend_cuda
+    try:
+        backend_cuda.require("bench_conv --device cuda")
+    except RuntimeError as e:
+        raise SystemExit(str(e))
+    cp = backend_cuda.cupy()
+    torch_cuda = torch.cuda.is_available()
+    if torch_cuda:
+        torch.backends.cudnn.benchmark = True  # cuDNN at its best: the algorithm tuned per shape
+
+    def sync():
+        cp.cuda.get_current_stream().synchronize()
+        if torch_cuda:
+            torch.cuda.synchronize()
+
+    gpu = nerve.cuda.get_device_name()
+    peers = f"torch {torch.__version__} cuDNN {torch.backends.cudnn.version()}" if torch_cuda else \
+        "none (torch has no CUDA here: nerve alone)"
+    print(f"GPU: {gpu}; peers: {peers}", flush=True)
+    bench = Bench("conv_cuda", repeat=args.repeat, sync=sync, label=gpu)
+    conv = lambda f, x, w, b, kw: f.conv2d(x, w, b, **kw)  # noqa: E731
+    for i, (name, N, C, H, K, k, s, p, g) in enumerate(CONVS[:5] if args.quick else CONVS):
+        arrays = conv_arrays(N, C, H, K, k, s, p, g)
+        OH = (H + 2 * p - k) // s + 1
+        flops = 2.0 * N * K * OH * OH * (C // g) * k * k
+        for fwd_only in (True, False):
+            label = "fwd" if fwd_only else "fwd+bwd"
+            with bench.case(f"conv {label} {name}", flops=flops * (1 if fwd_only else 3), bar=i < 5) as c:
+                for lib, fn in cuda_contenders(fwd_only, conv, *arrays, s, p, g, torch_cuda).items():
+                    c.run(lib, fn)
+    x = np.random.default_rng(0).standard_normal(POOL_SHAPE, np.float32)
+    for name, fn in POOLS:
+        for fwd_only in (True, False):
+            label = "fwd" if fwd_only else "fwd+bwd"
+            nx = nerve.tensor(x, device="cuda", requires_grad=not fwd_only)
+            ng = nerve.ones(*fn(F, nx).shape, device="cuda")
+            fns = {"nerve": (lambda: fn(F, nx)) if fwd_only else (lambda: fn(F, nx).backward(ng))}
+            if torch_cuda:
+                tx = torch.tensor(x, device="cuda", requires_grad=not fwd_only)
+                tg = torch.ones(*fn(torch.nn.functional, tx).shape, device="cuda")
+                fns["torch"] = (lambda: fn(torch.nn.functional, tx)) if fwd_only else \
+                    (lambda: fn(torch.nn.functional, tx).backward(tg))
+            with bench.case(f"{name} {label} {POOL_SHAPE}", bytes=x.nbytes * (1 if fwd_only else 2)) as c:
+                for lib, f in fns.items():
+                    c.run(lib, f)
+    path = bench.save()
+    payload = json.loads(path.read_text())
+    payload.update(gpu=gpu, peers=peers, load_average=os.getloadavg())
+    write_atomic(path, json.dumps(payload, indent=1))
+    write_atomic(RESULTS / "conv_cuda.md", f"Convolution and pooling on {gpu} (float32; peers: {peers})\n\n"
+                 + (RESULTS / "conv_cuda.md").read_text())
+    # ratio = torch time / nerve time, so >= 0.8 means at least 0.8x cuDNN's speed
+    for r in bench.rows:
+        if r.get("bar") and "torch" in r.get("ratio", {}) and r["ratio"]["torch"] < 0.8:
+            print(f"below the bar: {r['case']}: {r['ratio']['torch']:.2f}x cuDNN")
+
+
 def main():
     args = parse_args(__doc__.splitlines()[0], lambda p: p.add_argument(
         "--memory", action="store_true", help="also measure peak RSS growth per conv case (subprocesses)"))
+    if args.device == "cuda":
+        return main_cuda(args)
     convs = CONVS[:5] if args.quick else CONVS
     rows, loads = [], [os.getloadavg()[0]]
     for threads in args.threads:

@@ -2,6 +2,7 @@
 
     PYTHONPATH=python python benchmarks/bench_gemm.py            # 1 and 2 threads, every shape
     PYTHONPATH=python python benchmarks/bench_gemm.py --quick    # a smoke run
+    PYTHONPATH=python python benchmarks/bench_gemm.py --device cuda [--quick]   # vs cuBLAS (cupy), torch.cuda
 
 Shapes are M x K x N (C is M x N); TN means A is stored transposed (A = stored.T), NT that B is.
 Each contender writes into a preallocated out array (nerve: _C.cpu.gemm(out, a, b); numpy:
@@ -21,6 +22,11 @@ Fairness, handled before numpy is imported (the script re-executes itself with a
   ~0.3 ms; GOMP_SPINCOUNT=10000, ~1 ms) and each contender's batch starts after a short untimed
   pause (--settle, 5 ms). Back-to-back calls inside a batch are unaffected: no pool goes to sleep
   between them. Pass --raw-env to measure with the environment as it is.
+
+--device cuda times nerve's CUDA SGEMM (_C.cuda.gemm on cupy arrays and cupy's current stream) against
+cupy.matmul (cuBLAS) and torch.mm/bmm on CUDA (when torch has CUDA), each call synchronized before
+the clock stops, and writes results/gemm_cuda.{json,md} with the GPU's name. Bar (issue 8): >= 0.8x
+cuBLAS at 4096. Without a usable GPU it exits with a message.
 """
 from __future__ import annotations
 
@@ -45,6 +51,7 @@ def _reexec_clean() -> None:
 
 _reexec_clean()
 
+import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -160,6 +167,75 @@ def markdown(rows, peaks, info, loads=()) -> str:
     return "\n".join(lines) + "\n"
 
 
+def main_cuda(args, cases):
+    """--device cuda: nerve's CUDA SGEMM vs cuBLAS (cupy) and torch.cuda; results/gemm_cuda.{json,md}."""
+    import nerve
+    from nerve.backend import cuda as backend_cuda
+    try:
+        backend_cuda.require("bench_gemm --device cuda")
+    except RuntimeError as e:
+        raise SystemExit(str(e))
+    cp = backend_cuda.cupy()
+    torch_cuda = torch.cuda.is_available()
+    if torch_cuda:
+        torch.backends.cuda.matmul.allow_tf32 = False  # FP32 against FP32
+
+    def sync():
+        cp.cuda.get_current_stream().synchronize()
+        if torch_cuda:
+            torch.cuda.synchronize()
+
+    def on_gpu(x, to):  # keeps a transposed operand's strides (a view of a contiguous stored array)
+        if x.flags.c_contiguous:
+            return to(x)
+        return to(np.ascontiguousarray(np.swapaxes(x, -1, -2))).swapaxes(-1, -2)
+
+    gpu = nerve.cuda.get_device_name()
+    peers = "cupy " + cp.__version__ + " (cuBLAS)" + (f", torch {torch.__version__}" if torch_cuda else "")
+    print(f"GPU: {gpu}; peers: {peers}", flush=True)
+    bench = Bench("gemm_cuda", repeat=args.repeat, sync=sync, label=gpu)
+    gemm = backend_cuda.kernels().gemm  # _C.cuda.gemm on cupy's current stream, as nerve's matmul calls it
+    rng = np.random.default_rng(0)
+    for label, m, k, n, ta, tb, batch in cases:
+        a, b = operands(rng, m, k, n, ta, tb, batch)
+        shape = ((batch,) if batch else ()) + (m, n)
+        da, db = on_gpu(a, cp.asarray), on_gpu(b, cp.asarray)
+        c_nerve, c_cupy = cp.empty(shape, cp.float32), cp.empty(shape, cp.float32)
+        fns = {"nerve": lambda: gemm(c_nerve, da, db),
+               "cublas": lambda: cp.matmul(da, db, out=c_cupy)}
+        if torch_cuda:
+            to_torch = lambda x: torch.from_numpy(x).cuda()  # noqa: E731
+            ta_, tb_ = on_gpu(a, to_torch), on_gpu(b, to_torch)
+            tc_ = torch.empty(shape, device="cuda")
+            mm = torch.bmm if batch else torch.mm
+            fns["torch"] = lambda: mm(ta_, tb_, out=tc_)
+        with bench.case(label, flops=2.0 * m * n * k * max(batch, 1), bar=label == "4096") as case:
+            for name, fn in fns.items():
+                case.run(name, fn)
+        ref = cp.asnumpy(c_cupy)
+        scale = np.abs(ref).max() + 1e-30
+        if not np.abs(cp.asnumpy(c_nerve) - ref).max() / scale < 1e-3:
+            raise AssertionError(f"{label}: nerve's CUDA GEMM disagrees with cuBLAS")
+    stem = "gemm_cuda_quick" if args.quick else "gemm_cuda"
+    path = bench.save(stem)
+    payload = json.loads(path.read_text())
+    payload.update(gpu=gpu, peers=peers)
+    write_atomic(path, json.dumps(payload, indent=1))
+    lines = [f"GEMM (float32) on {gpu}; peers: {peers}. GFLOP/s are medians of interleaved, synchronized runs; "
+             "the last column is nerve's speed over cuBLAS's.", "",
+             "| shape | nerve GFLOP/s | cuBLAS GFLOP/s | torch GFLOP/s | nerve / cuBLAS |", "|---|---|---|---|---|"]
+    for r in bench.rows:
+        g = r["gflops"]
+        torch_gf = f"{g['torch']:.0f}" if "torch" in g else ""
+        lines.append(f"| {r['case']} | {g['nerve']:.0f} | {g['cublas']:.0f} | {torch_gf} | "
+                     f"{r['ratio']['cublas']:.2f}x |")
+    write_atomic(RESULTS / f"{stem}.md", "\n".join(lines) + "\n")
+    print((RESULTS / f"{stem}.md").read_text())
+    for r in bench.rows:
+        if r.get("bar") and r["ratio"]["cublas"] < 0.8:
+            print(f"below the bar: {r['case']}: {r['ratio']['cublas']:.2f}x cuBLAS")
+
+
 def main():
     args = parse_args(__doc__.splitlines()[0], extra=lambda p: (
         p.add_argument("--settle", type=float, default=0.005, help="untimed pause before each batch (s)"),
@@ -170,6 +246,8 @@ def main():
         cases = [c for c in cases if c[0] in QUICK]
     if args.shapes:
         cases = [c for c in cases if c[0] in set(args.shapes)]
+    if args.device == "cuda":
+        return main_cuda(args, cases)
     print("env:", {k: os.environ.get(k) for k in _DROP + tuple(_SET)}, flush=True)
     print(f"nerve isa {_C.isa()}, backend {_C.cpu.gemm_backend()}", flush=True)
 

@@ -26,8 +26,10 @@ def test_matmul_kernel_checks_its_arguments():
 
 
 def test_broadcast_mismatch():
-    with pytest.raises(ValueError, match="broadcast"):
+    with pytest.raises(ValueError, match=r"\[add\] shapes \(3, 4\) and \(5,\) cannot be broadcast"):
         nerve.randn(3, 4) + nerve.randn(5)
+    with pytest.raises(ValueError, match=r"\[mul\] shapes \(2, 3\) and \(4, 3\) cannot be broadcast"):
+        nerve.randn(2, 3, requires_grad=True) * nerve.randn(4, 3)
 
 
 def test_reshape_and_view_errors():

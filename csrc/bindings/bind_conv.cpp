@@ -2,9 +2,14 @@
 // Every shape, dtype and option is checked here, so no kernel reads out of bounds. `op` names the
 // user-facing op in messages (conv1d, conv_transpose2d reuse these kernels through the Python layer).
 // padding is (ph, pw) or (top, bottom, left, right); parameter gradients accumulate into their out.
+//
+// The CUDA twins (csrc/cuda/conv.cu) take the CPU entries' arguments plus `stream` and `kernel`,
+// bound once by def_conv_cuda<Arrays>: over cupy arrays in nerve._C.cuda and, compiled with
+// NERVE_EMU, over numpy arrays in nerve._C_emu (the emulator runs them); see bind_gemm.cpp.
 #include <pybind11/stl.h>
 
 #include "../cpu/conv.h"
+#include "../cuda/conv.h"
 #include "views.h"
 
 namespace nerve {
@@ -66,8 +71,145 @@ ConvArgs args(Pair stride, Pair padding, Pair dilation, int64_t groups) {
   return {std::move(stride), std::move(padding), std::move(dilation), groups};
 }
 
+// The CUDA kernels index with 32-bit ints within an image and within a batch of pixels.
+void expect_cuda_sizes(const Conv2dShape& s, const char* op) {
+  const int64_t limit = (int64_t{1} << 31) - 4096;
+  const struct {
+    const char* what;
+    int64_t n;
+  } sizes[] = {{"C*H*W (one input image)", s.C * s.H * s.W},   {"K*OH*OW (one output image)", s.K * s.OH * s.OW},
+               {"the weight's elements", s.K * s.Cg() * s.R * s.S}, {"N*H*W", s.N * s.H * s.W},
+               {"N*OH*OW", s.N * s.OH * s.OW},                    {"H + W + padding", s.pt + s.pb + s.pl + s.pr + s.H + s.W}};
+  for (const auto& z : sizes)
+    if (z.n >= limit) fail(op, "CUDA kernels need ", z.what, " below 2^31, got ", z.n);
+}
+
+// kernel= of the CUDA entries: 0 automatic, 1 simple, 2 tile64, 3 tile128 (csrc/cuda/conv.h).
+int cuda_kernel(const std::string& name, bool naive, DType dtype, const char* op) {
+  const int k = naive ? 1 : name == "auto" ? 0 : name == "simple" ? 1 : name == "tile64" ? 2 : name == "tile128" ? 3 : -1;
+  if (k < 0) fail(op, "kernel must be 'auto', 'simple', 'tile64' or 'tile128', got '", name, "'");
+  if (k > 1 && dtype != DType::f32) fail(op, "the tiled CUDA kernels take float32, got ", dtype_name(dtype));
+  return k;
+}
+
+template <class Arrays>
+void def_conv_cuda(py::module_& m) {
+  m.def(
+      "conv2d_forward",
+      [](py::object out, py::object input, py::object weight, py::object bias, Pair stride, Pair padding,
+         Pair dilation, int64_t groups, bool naive, std::string op, uintptr_t stream, const std::string& kernel) {
+        const char* o = op.c_str();
+        TensorView y = Arrays::view(out, o, "out"), x = Arrays::view(input, o, "input"),
+                   w = Arrays::view(weight, o, "weight");
+        expect_float(x, o, "input");
+        const Conv2dShape s = conv_shape(x, w, args(stride, padding, dilation, groups), o);
+        expect_array(x, x, x.shape, o, "input");
+        expect_array(w, x, w.shape, o, "weight");
+        expect_array(y, x, {s.N, s.K, s.OH, s.OW}, o, "out");
+        TensorView b;
+        if (!bias.is_none()) {
+          b = Arrays::view(bias, o, "bias");
+          expect_array(b, x, {s.K}, o, "bias");
+        }
+        expect_writable_distinct(y, x, o, "input");
+        expect_writable_distinct(y, w, o, "weight");
+        expect_cuda_sizes(s, o);
+        const int k = cuda_kernel(kernel, naive, x.dtype, o);
+        py::gil_scoped_release release;
+        dispatch_float(x.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::conv2d_forward<T>(y.ptr<T>(), x.ptr<T>(), w.ptr<T>(), bias.is_none() ? nullptr : b.ptr<T>(), s,
+                                  reinterpret_cast<void*>(stream), k);
+        });
+      },
+      py::arg("out"), py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = Pair{1, 1},
+      py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1,
+      py::arg("naive") = false, py::arg("op") = "conv2d", py::arg("stream") = 0, py::arg("kernel") = "auto",
+      "CUDA twin of cpu.conv2d_forward; kernel: 'auto', 'simple' (the reference; also naive=True), 'tile64' or "
+      "'tile128' (implicit GEMM, float32)");
+  m.def(
+      "conv2d_backward_input",
+      [](py::object dinput, py::object grad_out, py::object weight, Pair stride, Pair padding, Pair dilation,
+         int64_t groups, bool naive, std::string op, uintptr_t stream, const std::string& kernel) {
+        const char* o = op.c_str();
+        TensorView dx = Arrays::view(dinput, o, "dinput"), dy = Arrays::view(grad_out, o, "grad_out"),
+                   w = Arrays::view(weight, o, "weight");
+        expect_float(dx, o, "dinput");
+        const Conv2dShape s = conv_shape(dx, w, args(stride, padding, dilation, groups), o);
+        expect_array(dx, dx, dx.shape, o, "dinput");
+        expect_array(w, dx, w.shape, o, "weight");
+        expect_array(dy, dx, {s.N, s.K, s.OH, s.OW}, o, "grad_out");
+        expect_writable_distinct(dx, dy, o, "grad_out");
+        expect_writable_distinct(dx, w, o, "weight");
+        expect_cuda_sizes(s, o);
+        const int k = cuda_kernel(kernel, naive, dx.dtype, o);
+        py::gil_scoped_release release;
+        dispatch_float(dx.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::conv2d_backward_input<T>(dx.ptr<T>(), dy.ptr<T>(), w.ptr<T>(), s, reinterpret_cast<void*>(stream), k);
+        });
+      },
+      py::arg("dinput"), py::arg("grad_out"), py::arg("weight"), py::arg("stride") = Pair{1, 1},
+      py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1,
+      py::arg("naive") = false, py::arg("op") = "conv2d", py::arg("stream") = 0, py::arg("kernel") = "auto",
+      "CUDA twin of cpu.conv2d_backward_input (dinput written); kernel as for conv2d_forward");
+  m.def(
+      "conv2d_backward_weight",
+      [](py::object dweight, py::object grad_out, py::object input, Pair stride, Pair padding, Pair dilation,
+         int64_t groups, bool naive, std::string op, uintptr_t stream, const std::string& kernel, int split_k) {
+        const char* o = op.c_str();
+        TensorView dw = Arrays::view(dweight, o, "dweight"), dy = Arrays::view(grad_out, o, "grad_out"),
+                   x = Arrays::view(input, o, "input");
+        expect_float(x, o, "input");
+        const Conv2dShape s = conv_shape(x, dw, args(stride, padding, dilation, groups), o);
+        expect_array(x, x, x.shape, o, "input");
+        expect_array(dw, x, dw.shape, o, "dweight");
+        expect_array(dy, x, {s.N, s.K, s.OH, s.OW}, o, "grad_out");
+        expect_writable_distinct(dw, dy, o, "grad_out");
+        expect_writable_distinct(dw, x, o, "input");
+        expect_cuda_sizes(s, o);
+        if (split_k < 0) fail(o, "split_k must be >= 0 (0: chosen by size), got ", split_k);
+        const int k = cuda_kernel(kernel, naive, x.dtype, o);
+        py::gil_scoped_release release;
+        dispatch_float(x.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::conv2d_backward_weight<T>(dw.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), s, reinterpret_cast<void*>(stream), k,
+                                          split_k);
+        });
+      },
+      py::arg("dweight"), py::arg("grad_out"), py::arg("input"), py::arg("stride") = Pair{1, 1},
+      py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1,
+      py::arg("naive") = false, py::arg("op") = "conv2d", py::arg("stream") = 0, py::arg("kernel") = "auto",
+      py::arg("split_k") = 0,
+      "CUDA twin of cpu.conv2d_backward_weight (dweight +=); split_k > 0 splits the tiled kernel's reduction "
+      "into that many slices added with atomics (0: by size)");
+  m.def(
+      "conv2d_backward_bias",
+      [](py::object dbias, py::object grad_out, std::string op, uintptr_t stream) {
+        const char* o = op.c_str();
+        TensorView db = Arrays::view(dbias, o, "dbias"), dy = Arrays::view(grad_out, o, "grad_out");
+        expect_float(dy, o, "grad_out");
+        if (dy.ndim() != 4) fail(o, "expected grad_out of 4 dimensions, got shape ", shape_str(dy.shape));
+        expect_array(dy, dy, dy.shape, o, "grad_out");
+        expect_array(db, dy, {dy.shape[1]}, o, "dbias");
+        expect_writable_distinct(db, dy, o, "grad_out");
+        Conv2dShape s;
+        s.N = dy.shape[0], s.K = dy.shape[1], s.OH = dy.shape[2], s.OW = dy.shape[3];
+        s.C = s.H = s.W = s.R = s.S = 1;
+        expect_cuda_sizes(s, o);
+        py::gil_scoped_release release;
+        dispatch_float(dy.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::conv2d_backward_bias<T>(db.ptr<T>(), dy.ptr<T>(), s, reinterpret_cast<void*>(stream));
+        });
+      },
+      py::arg("dbias"), py::arg("grad_out"), py::arg("op") = "conv2d", py::arg("stream") = 0,
+      "CUDA twin of cpu.conv2d_backward_bias (dbias += grad_out summed over N, OH, OW; reproducible)");
+}
+
 }  // namespace
 
+#ifndef NERVE_EMU
 void init_conv(py::module_& cpu, py::module_& cuda) {
   cpu.def(
       "conv2d_forward",
@@ -187,7 +329,10 @@ void init_conv(py::module_& cpu, py::module_& cuda) {
       "Returns the float32 convolution algorithm preference and sets it when a name is given: 'auto' "
       "(Winograd F(2x2,3x3) / direct / im2col+GEMM by shape), 'gemm', 'direct' or 'winograd4' (F(4x4,3x3): "
       "faster on large images, ~5x the rounding error)");
-  (void)cuda;  // the CUDA twins are bound here when csrc/cuda/conv.cu lands
+  def_conv_cuda<DeviceArrays>(cuda);
 }
+#else
+void init_conv_emu(py::module_& emu) { def_conv_cuda<HostArrays>(emu); }
+#endif
 
 }  // namespace nerve

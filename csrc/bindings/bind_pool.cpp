@@ -1,9 +1,16 @@
 // bind_pool.cpp — max / average / adaptive pooling kernels over contiguous NCHW arrays.
 // The output size follows PyTorch (ceil_mode included) and is checked against `out`; kernel, stride,
 // padding and dilation are (h, w) pairs. Indices are int64 flat positions in the input plane.
+//
+// The CUDA twins (csrc/cuda/pool.cu) take the CPU entries' arguments plus `stream`, bound once by
+// def_pool_cuda<Arrays>: over cupy arrays in nerve._C.cuda and, compiled with NERVE_EMU, over
+// numpy arrays in nerve._C_emu (see bind_gemm.cpp). Each pass has one CUDA kernel, so `naive` is
+// accepted there and changes nothing. The CUDA max_pool2d_backward also takes the forward's window
+// (kernel_size, ...) or adaptive=True, and then gathers deterministically (see csrc/cuda/pool.h).
 #include <pybind11/stl.h>
 
 #include "../cpu/pool.h"
+#include "../cuda/pool.h"
 #include "views.h"
 
 namespace nerve {
@@ -109,8 +116,177 @@ Pool2dShape grad_shape(const TensorView& dx, const TensorView& dy, const char* o
   return s;
 }
 
+
+// The CUDA kernels keep coordinates in int.
+void expect_cuda_plane(const Pool2dShape& s, const char* op) {
+  const int64_t limit = (int64_t{1} << 30);
+  if (s.H >= limit || s.W >= limit || s.OH >= limit || s.OW >= limit)
+    fail(op, "CUDA kernels need heights and widths below 2^30, got input ", s.H, "x", s.W, ", output ", s.OH, "x", s.OW);
+}
+
+template <class Arrays>
+void def_pool_cuda(py::module_& m) {
+  m.def(
+      "max_pool2d_forward",
+      [](py::object out, py::object indices, py::object input, Pair kernel, Pair stride, Pair padding, Pair dilation,
+         bool ceil_mode, bool naive, std::string op, uintptr_t stream) {
+        const char* o = op.c_str();
+        TensorView y = Arrays::view(out, o, "out"), x = Arrays::view(input, o, "input");
+        const Pool2dShape s = pool_shape(x, kernel, stride, padding, dilation, ceil_mode, o);
+        expect_out(y, x, s, o, "out");
+        TensorView ix;
+        if (!indices.is_none()) ix = Arrays::view(indices, o, "indices"), expect_indices(ix, s, o);
+        expect_cuda_plane(s, o);
+        int64_t* ip = indices.is_none() ? nullptr : ix.ptr<int64_t>();
+        py::gil_scoped_release release;
+        dispatch_float(x.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::max_pool2d_forward<T>(y.ptr<T>(), ip, x.ptr<T>(), s, reinterpret_cast<void*>(stream));
+        });
+      },
+      py::arg("out"), py::arg("indices"), py::arg("input"), py::arg("kernel_size"), py::arg("stride") = Pair{},
+      py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("ceil_mode") = false,
+      py::arg("naive") = false, py::arg("op") = "max_pool2d", py::arg("stream") = 0,
+      "CUDA twin of cpu.max_pool2d_forward (torch's argmax indices, ties and NaN included)");
+  m.def(
+      "max_pool2d_backward",
+      [](py::object dinput, py::object grad_out, py::object indices, std::string op, Pair kernel, Pair stride,
+         Pair padding, Pair dilation, bool ceil_mode, bool adaptive, uintptr_t stream) {
+        const char* o = op.c_str();
+        TensorView dx = Arrays::view(dinput, o, "dinput"), dy = Arrays::view(grad_out, o, "grad_out"),
+                   ix = Arrays::view(indices, o, "indices");
+        Pool2dShape s = grad_shape(dx, dy, o);
+        expect_indices(ix, s, o);
+        expect_contiguous(dx, o, "dinput");
+        expect_contiguous(dy, o, "grad_out");
+        if (adaptive && !kernel.empty()) fail(o, "give the max_pool2d window (kernel_size, ...) or adaptive=True, not both");
+        int window = adaptive ? cuda::kAdaptiveWindow : cuda::kAnyWindow;
+        if (!kernel.empty()) {
+          const Pool2dShape w = pool_shape(dx, kernel, stride, padding, dilation, ceil_mode, o);
+          if (w.OH != s.OH || w.OW != s.OW)
+            fail(o, "grad_out ", shape_str(dy.shape), " does not match the window's output ", w.OH, "x", w.OW);
+          s = w;
+          window = cuda::kMaxWindow;
+        }
+        expect_cuda_plane(s, o);
+        py::gil_scoped_release release;
+        dispatch_float(dx.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::max_pool2d_backward<T>(dx.ptr<T>(), dy.ptr<T>(), ix.ptr<int64_t>(), s, window,
+                                       reinterpret_cast<void*>(stream));
+        });
+      },
+      py::arg("dinput"), py::arg("grad_out"), py::arg("indices"), py::arg("op") = "max_pool2d",
+      py::arg("kernel_size") = Pair{}, py::arg("stride") = Pair{}, py::arg("padding") = Pair{0, 0},
+      py::arg("dilation") = Pair{1, 1}, py::arg("ceil_mode") = false, py::arg("adaptive") = false,
+      py::arg("stream") = 0,
+      "CUDA twin of cpu.max_pool2d_backward. With the forward's window (kernel_size, stride, padding, dilation, "
+      "ceil_mode) or adaptive=True each input gathers the outputs whose window holds it, in output order "
+      "(reproducible; indices outside their window are not picked up); without, an atomic scatter that skips "
+      "indices outside [0, H*W)");
+  m.def(
+      "avg_pool2d_forward",
+      [](py::object out, py::object input, Pair kernel, Pair stride, Pair padding, bool ceil_mode,
+         bool count_include_pad, int64_t divisor_override, bool naive, std::string op, uintptr_t stream) {
+        const char* o = op.c_str();
+        TensorView y = Arrays::view(out, o, "out"), x = Arrays::view(input, o, "input");
+        const Pool2dShape s = pool_shape(x, kernel, stride, padding, {1, 1}, ceil_mode, o);
+        expect_out(y, x, s, o, "out");
+        if (divisor_override < 0) fail(o, "divisor_override must be positive, got ", divisor_override);
+        expect_cuda_plane(s, o);
+        py::gil_scoped_release release;
+        dispatch_float(x.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::avg_pool2d_forward<T>(y.ptr<T>(), x.ptr<T>(), s, count_include_pad, divisor_override,
+                                      reinterpret_cast<void*>(stream));
+        });
+      },
+      py::arg("out"), py::arg("input"), py::arg("kernel_size"), py::arg("stride") = Pair{},
+      py::arg("padding") = Pair{0, 0}, py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
+      py::arg("divisor_override") = 0, py::arg("naive") = false, py::arg("op") = "avg_pool2d", py::arg("stream") = 0,
+      "CUDA twin of cpu.avg_pool2d_forward");
+  m.def(
+      "avg_pool2d_backward",
+      [](py::object dinput, py::object grad_out, Pair kernel, Pair stride, Pair padding, bool ceil_mode,
+         bool count_include_pad, int64_t divisor_override, bool naive, std::string op, uintptr_t stream) {
+        const char* o = op.c_str();
+        TensorView dx = Arrays::view(dinput, o, "dinput"), dy = Arrays::view(grad_out, o, "grad_out");
+        const Pool2dShape s = pool_shape(dx, kernel, stride, padding, {1, 1}, ceil_mode, o);
+        grad_shape(dx, dy, o);
+        expect_shape(dy, {s.N, s.C, s.OH, s.OW}, o, "grad_out");
+        expect_contiguous(dy, o, "grad_out");
+        if (divisor_override < 0) fail(o, "divisor_override must be positive, got ", divisor_override);
+        expect_cuda_plane(s, o);
+        py::gil_scoped_release release;
+        dispatch_float(dx.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::avg_pool2d_backward<T>(dx.ptr<T>(), dy.ptr<T>(), s, count_include_pad, divisor_override,
+                                       reinterpret_cast<void*>(stream));
+        });
+      },
+      py::arg("dinput"), py::arg("grad_out"), py::arg("kernel_size"), py::arg("stride") = Pair{},
+      py::arg("padding") = Pair{0, 0}, py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
+      py::arg("divisor_override") = 0, py::arg("naive") = false, py::arg("op") = "avg_pool2d", py::arg("stream") = 0,
+      "CUDA twin of cpu.avg_pool2d_backward (a gather: reproducible)");
+  m.def(
+      "adaptive_avg_pool2d_forward",
+      [](py::object out, py::object input, bool naive, std::string op, uintptr_t stream) {
+        const char* o = op.c_str();
+        TensorView y = Arrays::view(out, o, "out"), x = Arrays::view(input, o, "input");
+        expect_float(x, o, "input");
+        const Pool2dShape s = adaptive_shape(x, y, o, "input", "out");
+        expect_out(y, x, s, o, "out");
+        expect_cuda_plane(s, o);
+        py::gil_scoped_release release;
+        dispatch_float(x.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::adaptive_avg_pool2d_forward<T>(y.ptr<T>(), x.ptr<T>(), s, reinterpret_cast<void*>(stream));
+        });
+      },
+      py::arg("out"), py::arg("input"), py::arg("naive") = false, py::arg("op") = "adaptive_avg_pool2d",
+      py::arg("stream") = 0, "CUDA twin of cpu.adaptive_avg_pool2d_forward");
+  m.def(
+      "adaptive_avg_pool2d_backward",
+      [](py::object dinput, py::object grad_out, std::string op, uintptr_t stream) {
+        const char* o = op.c_str();
+        TensorView dx = Arrays::view(dinput, o, "dinput"), dy = Arrays::view(grad_out, o, "grad_out");
+        const Pool2dShape s = grad_shape(dx, dy, o);
+        expect_contiguous(dy, o, "grad_out");
+        expect_cuda_plane(s, o);
+        py::gil_scoped_release release;
+        dispatch_float(dx.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::adaptive_avg_pool2d_backward<T>(dx.ptr<T>(), dy.ptr<T>(), s, reinterpret_cast<void*>(stream));
+        });
+      },
+      py::arg("dinput"), py::arg("grad_out"), py::arg("op") = "adaptive_avg_pool2d", py::arg("stream") = 0,
+      "CUDA twin of cpu.adaptive_avg_pool2d_backward (a gather: reproducible)");
+  m.def(
+      "adaptive_max_pool2d_forward",
+      [](py::object out, py::object indices, py::object input, bool naive, std::string op, uintptr_t stream) {
+        const char* o = op.c_str();
+        TensorView y = Arrays::view(out, o, "out"), x = Arrays::view(input, o, "input");
+        expect_float(x, o, "input");
+        const Pool2dShape s = adaptive_shape(x, y, o, "input", "out");
+        expect_out(y, x, s, o, "out");
+        TensorView ix;
+        if (!indices.is_none()) ix = Arrays::view(indices, o, "indices"), expect_indices(ix, s, o);
+        expect_cuda_plane(s, o);
+        int64_t* ip = indices.is_none() ? nullptr : ix.ptr<int64_t>();
+        py::gil_scoped_release release;
+        dispatch_float(x.dtype, o, [&](auto t) {
+          using T = decltype(t);
+          cuda::adaptive_max_pool2d_forward<T>(y.ptr<T>(), ip, x.ptr<T>(), s, reinterpret_cast<void*>(stream));
+        });
+      },
+      py::arg("out"), py::arg("indices"), py::arg("input"), py::arg("naive") = false,
+      py::arg("op") = "adaptive_max_pool2d", py::arg("stream") = 0,
+      "CUDA twin of cpu.adaptive_max_pool2d_forward; its backward is max_pool2d_backward(..., adaptive=True)");
+}
+
 }  // namespace
 
+#ifndef NERVE_EMU
 void init_pool(py::module_& cpu, py::module_& cuda) {
   cpu.def(
       "max_pool2d_forward",
@@ -247,7 +423,10 @@ void init_pool(py::module_& cpu, py::module_& cuda) {
       py::arg("out"), py::arg("indices"), py::arg("input"), py::arg("naive") = false,
       py::arg("op") = "adaptive_max_pool2d",
       "out, indices (N,C,OH,OW) = adaptive max of input (N,C,H,W); backward is max_pool2d_backward");
-  (void)cuda;  // the CUDA twins are bound here when csrc/cuda/pool.cu lands
+  def_pool_cuda<DeviceArrays>(cuda);
 }
+#else
+void init_pool_emu(py::module_& emu) { def_pool_cuda<HostArrays>(emu); }
+#endif
 
 }  // namespace nerve

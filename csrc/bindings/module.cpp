@@ -9,6 +9,13 @@ void init_core(py::module_& m);
 void init_gemm(py::module_& cpu, py::module_& cuda);
 void init_conv(py::module_& cpu, py::module_& cuda);
 void init_pool(py::module_& cpu, py::module_& cuda);
+void init_optim(py::module_& cpu, py::module_& cuda);
+void init_activation(py::module_& cpu, py::module_& cuda);
+void init_softmax(py::module_& cpu, py::module_& cuda);
+void init_dropout(py::module_& cpu, py::module_& cuda);
+void init_loss(py::module_& cpu, py::module_& cuda);
+void init_norm(py::module_& cpu, py::module_& cuda);
+void init_embedding(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -19,4 +26,11 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_gemm(cpu, cuda);
   nerve::init_conv(cpu, cuda);
   nerve::init_pool(cpu, cuda);
+  nerve::init_optim(cpu, cuda);
+  nerve::init_activation(cpu, cuda);
+  nerve::init_softmax(cpu, cuda);
+  nerve::init_dropout(cpu, cuda);
+  nerve::init_loss(cpu, cuda);
+  nerve::init_norm(cpu, cuda);
+  nerve::init_embedding(cpu, cuda);
 }

@@ -23,5 +23,7 @@ from ._api import *  # noqa: F401,F403  (torch's function forms: nerve.exp, nerv
 from ._api import max, min, sum, abs, pow  # noqa: A004
 from .config import set_num_threads, get_num_threads, show_config, config
 from . import cuda, testing  # noqa: F401
+from .io import save, load  # noqa: F401  (state dicts as safetensors files)
+from . import optim  # noqa: F401
 
 __all__ = [n for n in dir() if not n.startswith("_")]

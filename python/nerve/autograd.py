@@ -178,7 +178,14 @@ class Function:
         ctx = object.__new__(cls)
         if needs:
             ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
-        out = cls.forward(ctx, *raw, **kwargs)
+        try:
+            out = cls.forward(ctx, *raw, **kwargs)
+        except ValueError as e:
+            if "could not be broadcast" not in str(e):
+                raise
+            shapes = " and ".join(str(tuple(getattr(a, "shape", ()))) for a in raw if hasattr(a, "shape"))
+            raise ValueError(f"[{cls.__name__.lower()}] shapes {shapes} cannot be broadcast together (each dim must "
+                             f"match or be 1)") from None
 
         if type(out) is not tuple:  # the common case: one output
             if isinstance(out, _generic):

@@ -85,10 +85,40 @@ def _unwrap(x):
     return x.item() if isinstance(x, Tensor) else x
 
 
-def _finish(arr, device, requires_grad) -> Tensor:
+def _cuda_index(device, op):
+    """The CUDA device index `device` names (checked: raises without a GPU), or None for the CPU."""
+    if device is None:
+        return None
+    d = Device(device)
+    if d.type == "cpu":
+        return None
+    from .backend import cuda
+    return cuda.device_index(d, op)
+
+
+def _finish(arr, device, requires_grad, op="tensor") -> Tensor:
+    """A tensor of host array `arr`, copied to `device` when that is a GPU (same values as on the CPU)."""
+    index = _cuda_index(device, op)
+    if index is not None:
+        from .backend import cuda
+        arr = cuda.to_device(arr, index, op)
     t = Tensor._make(arr, False, None, 0)
-    if device is not None and Device(device).type != "cpu":
-        t = t.to(device)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _on_device(make, device, requires_grad, op) -> Tensor:
+    """make(xp) -> array, built with cupy right on the GPU when `device` is one (no host copy)."""
+    index = _cuda_index(device, op)
+    if index is None:
+        arr = make(np)
+    else:
+        from .backend import cuda
+        cp = cuda.cupy()
+        with cp.cuda.Device(index):
+            arr = make(cp)
+    t = Tensor._make(arr, False, None, 0)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -98,7 +128,12 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new tensor holding a copy of `data` (nested lists, numbers, numpy arrays, tensors)."""
     if hasattr(data, "__cuda_array_interface__") and not isinstance(data, Tensor):
         from .backend import cuda
-        arr = cuda.cupy().array(data, dtype=None if dtype is None else dtypes.to_numpy_dtype(dtype), copy=True)
+        cp = cuda.cupy()
+        arr = cp.array(data, dtype=None if dtype is None else dtypes.to_numpy_dtype(dtype), copy=True)
+        if device is not None and Device(device).type == "cpu":
+            arr = cuda.to_host(arr)
+        elif device is not None:
+            arr = cuda.to_device(arr, Device(device).index, "tensor")
         t = Tensor._make(arr, False, None, 0)
         return t.requires_grad_(True) if requires_grad else t
     return _finish(_to_array(data, dtype), device, requires_grad)
@@ -133,8 +168,8 @@ def from_dlpack(obj) -> Tensor:
 
 def _filled(size, value, dtype, device, requires_grad, op, default=None):
     npdt = dtypes.to_numpy_dtype(dtype) if dtype is not None else (default or dtypes.get_default_dtype().np)
-    arr = np.full(_size(size, op), value, dtype=npdt)
-    return _finish(arr, device, requires_grad)
+    shape = _size(size, op)
+    return _on_device(lambda m: m.full(shape, value, dtype=npdt), device, requires_grad, op)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -147,7 +182,8 @@ def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     npdt = dtypes.to_numpy_dtype(dtype)
-    return _finish(np.empty(_size(size, "empty"), dtype=npdt), device, requires_grad)
+    shape = _size(size, "empty")
+    return _on_device(lambda m: m.empty(shape, dtype=npdt), device, requires_grad, "empty")
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -187,18 +223,18 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         npdt = np.dtype(np.int64) if is_int else dtypes.get_default_dtype().np
     else:
         npdt = dtypes.to_numpy_dtype(dtype)
-    return _finish(np.arange(start, end, step).astype(npdt), device, requires_grad)
+    return _finish(np.arange(start, end, step).astype(npdt), device, requires_grad, "arange")
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     if steps < 0:
         raise ValueError(f"[linspace] number of steps must be non-negative, got {steps}")
     npdt = dtypes.to_numpy_dtype(dtype)
-    return _finish(np.linspace(start, end, steps).astype(npdt), device, requires_grad)
+    return _finish(np.linspace(start, end, steps).astype(npdt), device, requires_grad, "linspace")
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _finish(np.eye(n, m, dtype=dtypes.to_numpy_dtype(dtype)), device, requires_grad)
+    return _finish(np.eye(n, m, dtype=dtypes.to_numpy_dtype(dtype)), device, requires_grad, "eye")
 
 
 def cat(tensors, dim=0) -> Tensor:

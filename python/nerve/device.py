@@ -9,6 +9,11 @@ class device:
         if isinstance(spec, device):
             self.type, self.index = spec.type, spec.index
             return
+        if isinstance(spec, int) and not isinstance(spec, bool):  # torch.device(0) is cuda:0
+            if spec < 0:
+                raise ValueError(f"[device] device index must be >= 0, got {spec}")
+            self.type, self.index = "cuda", spec
+            return
         if not isinstance(spec, str):
             raise TypeError(f"[device] expected 'cpu', 'cuda' or 'cuda:N', got {spec!r}")
         kind, _, idx = spec.partition(":")

@@ -73,7 +73,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     g = _gen(generator)
     arr = g.random(_size(size, "rand"), dtype=d) if d in (np.float32, np.float64) else \
         g.random(_size(size, "rand")).astype(d)
-    return _finish(arr, device, requires_grad)
+    return _finish(arr, device, requires_grad, "rand")
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
@@ -82,7 +82,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     g = _gen(generator)
     arr = g.standard_normal(_size(size, "randn"), dtype=d) if d in (np.float32, np.float64) else \
         g.standard_normal(_size(size, "randn")).astype(d)
-    return _finish(arr, device, requires_grad)
+    return _finish(arr, device, requires_grad, "randn")
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None):
@@ -94,13 +94,14 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if high <= low:
         raise ValueError(f"[randint] expected low < high, got low={low}, high={high}")
     d = dtypes.to_numpy_dtype(dtype or dtypes.int64)
-    return _finish(_gen(generator).integers(low, high, _size((size,), "randint")).astype(d, copy=False), device, False)
+    return _finish(_gen(generator).integers(low, high, _size((size,), "randint")).astype(d, copy=False), device, False,
+                   "randint")
 
 
 def randperm(n, *, generator=None, dtype=None, device=None):
     from .creation import _finish
     d = dtypes.to_numpy_dtype(dtype or dtypes.int64)
-    return _finish(_gen(generator).permutation(n).astype(d), device, False)
+    return _finish(_gen(generator).permutation(n).astype(d), device, False, "randperm")
 
 
 def rand_like(t, dtype=None, device=None, requires_grad=False):
@@ -116,6 +117,11 @@ def randint_like(t, low, high=None, dtype=None, device=None):
 
 
 def bernoulli(p, generator=None):
+    """1 with probability p, on p's device; the draws come from the host generator either way."""
     from .tensor import Tensor
     probs = p._data if isinstance(p, Tensor) else np.asarray(p)
-    return Tensor._make((_gen(generator).random(probs.shape) < probs).astype(probs.dtype), False, None, 0)
+    draws = _gen(generator).random(probs.shape)
+    if type(probs) is not np.ndarray:  # a device array: cupy takes no numpy operands
+        from .backend import cuda
+        draws = cuda.to_device(draws.astype(probs.dtype), probs.device.id, "bernoulli")
+    return Tensor._make((draws < probs).astype(probs.dtype), False, None, 0)

@@ -320,8 +320,8 @@ class Tensor:
         for a in args:
             if isinstance(a, Tensor):
                 dev, dt = a.device, a.dtype
-            elif isinstance(a, (str, Device)):
-                dev = a
+            elif isinstance(a, (str, Device)) or (isinstance(a, int) and not isinstance(a, bool)):
+                dev = a  # an int is a CUDA device index, as in torch
             else:
                 dt = a
         t = self
@@ -998,16 +998,23 @@ class Tensor:
     def uniform_(self, a=0.0, b=1.0, generator=None):
         from .random import _gen
         with _no_grad_ctx():
-            self._data[...] = _gen(generator).uniform(a, b, self._data.shape)
+            self._data[...] = self._like_here(_gen(generator).uniform(a, b, self._data.shape))
         self._vcell()[0] += 1
         return self
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
         from .random import _gen
         with _no_grad_ctx():
-            self._data[...] = _gen(generator).normal(mean, std, self._data.shape)
+            self._data[...] = self._like_here(_gen(generator).normal(mean, std, self._data.shape))
         self._vcell()[0] += 1
         return self
+
+    def _like_here(self, host):
+        """A host array of draws, on this tensor's device (cupy takes no numpy operands)."""
+        if type(self._data) is _ndarray:
+            return host
+        from .backend import cuda
+        return cuda.to_device(host.astype(self._data.dtype, copy=False), self._data.device.id)
 
     # ---- new tensors like this one -----------------------------------------------------------
     def new_zeros(self, *size, dtype=None, device=None):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from .. import _C
 
 _cupy = None
@@ -29,28 +31,67 @@ def xp():
     return cupy()
 
 
-def is_available() -> bool:
-    """Built with CUDA, cupy imports, and a device answers."""
-    if not _C.build_info["cuda"] or _C.cuda_device_count() == 0:
-        return False
+def _why_unavailable():
+    """None when CUDA can be used; else why not (the reason the errors give)."""
+    if not _C.build_info["cuda"]:
+        return "nerve was built without CUDA (rebuild with nvcc on PATH and NERVE_CUDA=ON)"
+    if _C.cuda_device_count() == 0:
+        return "no GPU or CUDA driver answers"
     try:
-        return cupy().cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+        cp = cupy()
+    except RuntimeError as e:
+        return str(e).removeprefix("[cuda] ")
+    try:
+        if cp.cuda.runtime.getDeviceCount() == 0:
+            return "cupy sees no GPU"
+    except Exception as e:  # cupy's CUDA runtime may not match the driver
+        return f"cupy cannot reach the GPU ({e})"
+    return None
+
+
+def is_available() -> bool:
+    """Built with CUDA, a device answers, and cupy imports and sees it."""
+    return _why_unavailable() is None
+
+
+def device_count() -> int:
+    """Devices the driver reports (0 without CUDA, a driver or a GPU); cupy need not be installed."""
+    return _C.cuda_device_count() if _C.build_info["cuda"] else 0
 
 
 def require(op: str = "cuda") -> None:
-    if not _C.build_info["cuda"]:
-        raise RuntimeError(f"[{op}] nerve was built without CUDA (rebuild with nvcc on PATH and NERVE_CUDA=ON)")
-    if not is_available():
-        raise RuntimeError(f"[{op}] no CUDA device is available (driver, GPU or cupy missing)")
+    """Raises "[op] no CUDA device is available: <why>" unless CUDA can be used."""
+    why = _why_unavailable()
+    if why is not None:
+        raise RuntimeError(f"[{op}] no CUDA device is available: {why}")
+
+
+def device_index(dev, op: str) -> int:
+    """The CUDA device index of a nerve.device / 'cuda:N' / int (None: cupy's current device),
+    checked against the devices present."""
+    from ..device import device as Device
+    require(op)
+    cp = cupy()
+    if dev is None:
+        return cp.cuda.runtime.getDevice()
+    d = Device(dev)
+    if d.type != "cuda":
+        raise ValueError(f"[{op}] expected a CUDA device, got {d}")
+    n = cp.cuda.runtime.getDeviceCount()
+    if not 0 <= d.index < n:
+        raise RuntimeError(f"[{op}] {d} is not available: there {'is' if n == 1 else 'are'} {n} CUDA "
+                           f"device{'' if n == 1 else 's'}")
+    return d.index
 
 
 class _StreamKernels:
-    """_C.cuda with `stream=` set to cupy's current stream on every call."""
+    """A kernel module (nerve._C.cuda) with `stream=` set to cupy's current stream on every call."""
+
+    def __init__(self, module):
+        self._module = module
 
     def __getattr__(self, name):
-        fn = getattr(_C.cuda, name)
+        fn = getattr(self._module, name)
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
@@ -61,18 +102,23 @@ class _StreamKernels:
         return call
 
 
-_kernels = _StreamKernels()
+_kernels = _StreamKernels(_C.cuda)
 
 
 def kernels():
     return _kernels
 
 
-def to_device(arr, index: int = 0):
-    require("to")
+def to_device(arr, index: int = 0, op: str = "to"):
+    """arr (host or device) on CUDA device `index`; the array itself when it is there already."""
+    index = device_index(f"cuda:{index}", op)
     cp = cupy()
     with cp.cuda.Device(index):
-        return cp.asarray(arr)
+        if isinstance(arr, (np.ndarray, np.generic)):
+            return cp.asarray(arr)
+        if arr.device.id == index:
+            return arr
+        return arr.copy()  # cupy copies onto the current device
 
 
 def to_host(arr):

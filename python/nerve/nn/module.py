@@ -269,8 +269,10 @@ class Module:
         from ..device import device as Device
         dev, dt = kwargs.get("device"), kwargs.get("dtype")
         for a in args:
-            if isinstance(a, (str, Device)):
-                dev = a
+            if isinstance(a, Tensor):  # torch: module.to(tensor) takes its device and dtype
+                dev, dt = a.device, a.dtype
+            elif isinstance(a, (str, Device)) or (isinstance(a, int) and not isinstance(a, bool)):
+                dev = a  # an int is a CUDA device index
             else:
                 dt = a
 
@@ -287,7 +289,7 @@ class Module:
         return self.to("cpu")
 
     def cuda(self, device=None) -> "Module":
-        return self.to("cuda" if device is None else f"cuda:{device}")
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
 
     def float(self) -> "Module":
         from .. import dtypes
@@ -341,6 +343,16 @@ class Module:
                 src = _as_array(state_dict[k])
                 _copy_into(target, src)
         return _IncompatibleKeys(missing, unexpected)
+
+    def save(self, path) -> None:
+        """Writes state_dict() to path as a safetensors file (nerve.save; opens with safetensors.torch.load_file)."""
+        from ..io import save
+        save(self.state_dict(), path)
+
+    def load(self, path, strict: bool = True):
+        """Loads a safetensors state dict from path (nerve.load) into this module (load_state_dict)."""
+        from ..io import load
+        return self.load_state_dict(load(path), strict=strict)
 
     # ---- printing ------------------------------------------------------------------------------
     def extra_repr(self) -> str:

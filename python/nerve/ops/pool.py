@@ -3,11 +3,13 @@
 The 1-D forms are the 2-D kernels at height 1; unbatched inputs get a batch of one. Max pooling
 always computes the argmax indices when a gradient is needed (backward scatters through them) and
 returns them when asked (return_indices), as int64 positions in the input plane, like torch.
+On CUDA arrays the max-pool backward is also told the forward's window, so that it can gather
+(reproducible) instead of scattering with atomics.
 """
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import xp
+from ..backend import is_host, xp
 from .conv import _batched, _kernel, _tuple
 
 
@@ -53,13 +55,15 @@ class _MaxPool(Function):
         idx = m.empty(shape, m.int64) if keep else None
         _kernel(x, "max_pool2d_forward", op)(y, idx, x, k, s, p, d, ceil_mode, False, op)
         ctx.x_shape, ctx.indices, ctx.op = x.shape, idx, op
+        ctx.window = dict(kernel_size=list(k), stride=list(s), padding=list(p), dilation=list(d), ceil_mode=ceil_mode)
         return (y, idx) if return_indices else y
 
     @staticmethod
     def backward(ctx, g, *_):
         m = xp(g)
         dx = m.empty(ctx.x_shape, g.dtype)
-        _kernel(g, "max_pool2d_backward", ctx.op)(dx, m.ascontiguousarray(g), ctx.indices, ctx.op)
+        window = {} if is_host(g) else ctx.window
+        _kernel(g, "max_pool2d_backward", ctx.op)(dx, m.ascontiguousarray(g), ctx.indices, ctx.op, **window)
         return dx, None, None, None, None, None, None, None
 
 
@@ -116,7 +120,8 @@ class _AdaptiveMaxPool(Function):
     def backward(ctx, g, *_):
         m = xp(g)
         dx = m.empty(ctx.x_shape, g.dtype)
-        _kernel(g, "max_pool2d_backward", ctx.op)(dx, m.ascontiguousarray(g), ctx.indices, ctx.op)
+        window = {} if is_host(g) else {"adaptive": True}
+        _kernel(g, "max_pool2d_backward", ctx.op)(dx, m.ascontiguousarray(g), ctx.indices, ctx.op, **window)
         return dx, None, None, None
 
 

@@ -283,7 +283,9 @@ def main():
     payload["load_average_1min"] = loads
     write_atomic(path, json.dumps(payload, indent=1))
     write_atomic(RESULTS / "conv.md", (RESULTS / "conv.md").read_text() +
-                 f"\n1-minute load average during the run: {min(loads):.1f} to {max(loads):.1f} ({os.cpu_count()} CPUs).\n")
+                 f"\n1-minute load average during the run: {min(loads):.1f} to {max(loads):.1f} ({os.cpu_count()} CPUs)."
+                 + (" 1-thread times are the calling thread's CPU time (--cpu-time), 2-thread times wall time.\n"
+                    if args.cpu_time else " Times are wall time.\n"))
     if args.memory:
         mem = []
         for i, case in enumerate(convs):

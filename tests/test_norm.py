@@ -104,9 +104,9 @@ def test_batch_norm_large_mean(shape):
     g64 = g.astype(np.float64)
     dx = (g64 - g64.mean(axes, keepdims=True) - xhat * (g64 * xhat).mean(axes, keepdims=True)) / np.sqrt(var + 1e-5)
     np.testing.assert_allclose(nx.grad.numpy(), dx, atol=2e-5)
-    # torch, in float32, agrees within its own rounding of the 1e4 offset
-    t = TF.batch_norm(torch.from_numpy(x), None, None, training=True).numpy()
-    np.testing.assert_allclose(y.detach().numpy(), t, atol=5e-3)
+    # torch in float64 agrees (torch's float32 statistics lose ~1e-2 here with one thread: not a reference)
+    t = TF.batch_norm(torch.from_numpy(x.astype(np.float64)), None, None, training=True).numpy()
+    np.testing.assert_allclose(y.detach().numpy(), t, atol=2e-5)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

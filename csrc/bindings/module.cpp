@@ -16,6 +16,8 @@ void init_dropout(py::module_& cpu, py::module_& cuda);
 void init_loss(py::module_& cpu, py::module_& cuda);
 void init_norm(py::module_& cpu, py::module_& cuda);
 void init_embedding(py::module_& cpu, py::module_& cuda);
+void init_rnn(py::module_& cpu, py::module_& cuda);
+void init_attention(py::module_& cpu, py::module_& cuda);
 }  // namespace nerve
 
 PYBIND11_MODULE(_C, m) {
@@ -33,4 +35,6 @@ PYBIND11_MODULE(_C, m) {
   nerve::init_loss(cpu, cuda);
   nerve::init_norm(cpu, cuda);
   nerve::init_embedding(cpu, cuda);
+  nerve::init_rnn(cpu, cuda);
+  nerve::init_attention(cpu, cuda);
 }

@@ -4,15 +4,16 @@
 #include <string>
 
 #include "activation.h"
+#include "attention.h"
+#include "conv.h"
 #include "dropout.h"
 #include "embedding.h"
 #include "gemm.h"
-#include "optim.h"
-#include "conv.h"
-#include "gemm.h"
-#include "pool.h"
 #include "loss.h"
 #include "norm.h"
+#include "optim.h"
+#include "pool.h"
+#include "rnn.h"
 #include "runtime.h"
 #include "softmax.h"
 
@@ -214,6 +215,28 @@ void embedding_forward_f32(float*, const float*, const void*, bool, int64_t, int
 void embedding_backward_f32(float*, const float*, const void*, bool, int64_t, int64_t, int64_t, int64_t, bool,
                             int32_t*, void*) {
   not_built("embedding");
+}
+
+// rnn.h
+void rnn_forward_f32(float*, float*, float*, float*, const float*, const float*, const float*, const float*,
+                     const float*, const float*, const float*, const int64_t*, const RnnShape&, void*) {
+  not_built("rnn");
+}
+void rnn_backward_f32(float*, float*, float*, float*, float*, float*, float*, float*, const float*, const float*,
+                      const float*, const float*, const float*, const float*, const float*, const float*,
+                      const float*, const int64_t*, const RnnShape&, bool, void*) {
+  not_built("rnn");
+}
+
+// attention.h
+void attention_forward_f32(float*, float*, const float*, const float*, const float*, const AttnMask&,
+                           const AttnShape&, const AttnOptions&, void*) {
+  not_built("scaled_dot_product_attention");
+}
+void attention_backward_f32(float*, float*, float*, float*, float*, const float*, const float*, const float*,
+                            const float*, const float*, const float*, const AttnMask&, const AttnShape&,
+                            const AttnOptions&, void*) {
+  not_built("scaled_dot_product_attention");
 }
 
 }  // namespace nerve::cuda

@@ -26,4 +26,7 @@ from . import cuda, testing  # noqa: F401
 from .io import save, load  # noqa: F401  (state dicts as safetensors files)
 from . import optim  # noqa: F401
 
+from . import nn, data  # noqa: F401  (torch.nn / torch.utils.data's places)
+from .train import fit, evaluate, predict, History, callbacks  # noqa: F401  (the Keras-shaped loop)
+
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -14,3 +14,4 @@ from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, 
                         mse_loss, nll_loss)
 from ..ops.norm import batch_norm, group_norm, layer_norm  # noqa: F401
 from ..ops.embedding import embedding  # noqa: F401
+from ..ops.attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: F401

@@ -1,0 +1,13 @@
+// attention_avx2.cpp — the attention row passes of attention_rows.h compiled with AVX2 flags
+// (masking, exp and dropout over a block of scores vectorise; attention.cpp uses this table when
+// isa() says so).
+#include "attention_rows.h"
+
+namespace nerve {
+
+const AttnRowKernels<float>& attn_rows_avx2_f32() {
+  static const AttnRowKernels<float> k = make_attn_row_kernels<float>();
+  return k;
+}
+
+}  // namespace nerve

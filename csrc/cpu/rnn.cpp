@@ -1,0 +1,417 @@
+// rnn.cpp — the recurrent layer drivers (GEMMs through gemm.h, the time loop, threading over rows
+// of the fused cell passes in rnn_cells.h) and the plain-loop references. See rnn.h.
+#include "rnn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "../core/cpu_features.h"
+#include "../core/parallel.h"
+#include "gemm.h"
+#include "rnn_cells.h"
+
+namespace nerve {
+namespace {
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+inline size_t sz(int64_t n) { return static_cast<size_t>(n); }
+
+template <class T>
+const RnnCellKernels<T>& cells();
+
+template <>
+const RnnCellKernels<float>& cells<float>() {
+#ifdef NERVE_X86_KERNELS
+  if (isa() == Isa::avx512) return rnn_cells_avx512_f32();
+  if (isa() == Isa::avx2) return rnn_cells_avx2_f32();
+#endif
+  static const RnnCellKernels<float> k = make_rnn_cell_kernels<float>();
+  return k;
+}
+
+template <>
+const RnnCellKernels<double>& cells<double>() {
+  static const RnnCellKernels<double> k = make_rnn_cell_kernels<double>();
+  return k;
+}
+
+// C (M x N, row stride ldc) = op(A) op(B) + beta C, where op(A) is M x K: A row-major with row
+// stride lda, or (ta) the transpose of a row-major K x M array; likewise B.
+template <class T>
+void mm(T* C, int64_t ldc, const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, bool tb, int64_t M, int64_t N,
+        int64_t K, T beta) {
+  const MatStrides sa = ta ? MatStrides{1, lda, 0} : MatStrides{lda, 1, 0};
+  const MatStrides sb = tb ? MatStrides{1, ldb, 0} : MatStrides{ldb, 1, 0};
+  gemm<T>(C, MatStrides{ldc, 1, 0}, A, sa, B, sb, GemmSize{1, M, N, K}, T(1), beta);
+}
+
+// out[j] = sum over rows of a[r, j].
+template <class T>
+void colsum(T* out, const T* a, int64_t rows, int64_t cols) {
+  parallel_for(cols, 128, [&](int64_t j0, int64_t j1) {
+    std::fill(out + j0, out + j1, T(0));
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* row = a + r * cols;
+      for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
+    }
+  });
+}
+
+// Row b of the step is active (t < lengths[b]); null when no lengths are given.
+const uint8_t* active_rows(std::vector<uint8_t>& buf, const int64_t* lengths, int64_t t, int64_t B) {
+  if (!lengths) return nullptr;
+  for (int64_t b = 0; b < B; ++b) buf[sz(b)] = t < lengths[b];
+  return buf.data();
+}
+
+// Rows of the batch per thread in a cell pass: about 2048 hidden units each.
+int64_t row_grain(int64_t H) { return std::max<int64_t>(1, 2048 / std::max<int64_t>(H, 1)); }
+
+template <class F>
+void over_rows(int64_t B, int64_t H, const uint8_t* active, F&& f) {
+  parallel_for(B, row_grain(H), [&](int64_t b0, int64_t b1) { f(Rows{b0, b1, H, active}); });
+}
+
+struct Steps {  // step k of the walk visits time t(k); the state before it came from step k - 1
+  int64_t S;
+  bool reverse;
+  int64_t t(int64_t k) const { return reverse ? S - 1 - k : k; }
+};
+
+}  // namespace
+
+// ---- forward ------------------------------------------------------------------------------------
+
+template <class T>
+void rnn_forward(T* y, T* hn, T* cn, T* ws, const T* x, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
+                 const T* h0, const T* c0, const int64_t* lengths, const RnnShape& s) {
+  const int64_t S = s.S, B = s.B, I = s.I, H = s.H, BH = B * H, GH = rnn_gates(s.mode) * H;
+  if (B == 0 || H == 0) return;
+  const bool lstm = s.mode == RnnMode::lstm, gru = s.mode == RnnMode::gru;
+  const bool relu = s.mode == RnnMode::rnn_relu;
+  const RnnCellKernels<T>& k = cells<T>();
+  std::vector<T> zeros;
+  if (!h0 || (lstm && !c0)) zeros.assign(sz(BH), T(0));
+  const T* h_init = h0 ? h0 : zeros.data();
+  const T* c_init = c0 ? c0 : zeros.data();
+  if (S == 0) {  // an empty sequence hands the initial state through
+    std::copy(h_init, h_init + BH, hn);
+    if (lstm) std::copy(c_init, c_init + BH, cn);
+    return;
+  }
+
+  // Workspace: the pre-activations of every step (the gates region; the h region for an RNN).
+  T* gates = ws;
+  T* cs = lstm ? ws + S * B * GH : nullptr;
+  T* hsave = gru ? ws + S * B * GH : nullptr;
+  T* hs = lstm || gru ? ws + S * B * GH + S * BH : ws;
+  T* step = gru ? hs + S * BH : nullptr;
+  T* pre = lstm || gru ? gates : hs;
+
+  // pre = x W_ih^T over all S*B rows at once; the cell passes add the biases as they read it.
+  // LSTM and RNN add b_ih + b_hh; the GRU keeps b_hh on the hidden side (its n gate scales that
+  // side by r).
+  mm<T>(pre, GH, x, I, false, w_ih, I, true, S * B, GH, I, T(0));
+  std::vector<T> bias(sz(gru ? 2 * GH : GH), T(0));
+  for (int64_t j = 0; j < GH; ++j) {
+    const T bi = b_ih ? b_ih[j] : T(0), bh = b_hh ? b_hh[j] : T(0);
+    if (gru) bias[sz(j)] = bi, bias[sz(GH + j)] = bh;
+    else bias[sz(j)] = bi + bh;
+  }
+  const T* bias_x = bias.data();
+  const T* bias_h = gru ? bias.data() + GH : nullptr;
+
+  std::vector<uint8_t> act(sz(B));
+  const Steps w{S, s.reverse};
+  for (int64_t kk = 0; kk < S; ++kk) {
+    const int64_t t = w.t(kk), tp = w.t(kk - 1);
+    const bool first = kk == 0;
+    const T* h_prev = first ? h_init : hs + tp * BH;
+    const uint8_t* a = active_rows(act, lengths, t, B);
+    T* yt = y + t * B * s.ldy;
+    if (lstm) {
+      T* g = gates + t * B * GH;
+      if (!first || h0) mm<T>(g, GH, h_prev, H, false, w_hh, H, true, B, GH, H, T(1));
+      const T* c_prev = first ? c_init : cs + tp * BH;
+      over_rows(B, H, a, [&](Rows r) {
+        k.lstm_fwd(g, cs + t * BH, hs + t * BH, yt, s.ldy, bias_x, c_prev, h_prev, r);
+      });
+    } else if (gru) {
+      if (!first || h0) mm<T>(step, GH, h_prev, H, false, w_hh, H, true, B, GH, H, T(0));
+      else std::fill(step, step + B * GH, T(0));
+      over_rows(B, H, a, [&](Rows r) {
+        k.gru_fwd(gates + t * B * GH, hsave + t * BH, hs + t * BH, yt, s.ldy, bias_x, bias_h, step, h_prev, r);
+      });
+    } else {
+      T* h = hs + t * BH;
+      if (!first || h0) mm<T>(h, H, h_prev, H, false, w_hh, H, true, B, H, H, T(1));
+      over_rows(B, H, a, [&](Rows r) { k.rnn_fwd(h, yt, s.ldy, bias_x, h_prev, relu, r); });
+    }
+  }
+  const int64_t last = w.t(S - 1);
+  std::copy(hs + last * BH, hs + (last + 1) * BH, hn);
+  if (lstm) std::copy(cs + last * BH, cs + (last + 1) * BH, cn);
+}
+
+// ---- backward -----------------------------------------------------------------------------------
+
+template <class T>
+void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh0, T* dc0, T* scratch, const T* dy,
+                  const T* dhn, const T* dcn, const T* ws, const T* x, const T* w_ih, const T* w_hh, const T* h0,
+                  const T* c0, const int64_t* lengths, const RnnShape& s, bool accumulate_dx) {
+  const int64_t S = s.S, B = s.B, I = s.I, H = s.H, BH = B * H, GH = rnn_gates(s.mode) * H;
+  const bool lstm = s.mode == RnnMode::lstm, gru = s.mode == RnnMode::gru;
+  const bool relu = s.mode == RnnMode::rnn_relu;
+  const RnnCellKernels<T>& k = cells<T>();
+  if (B == 0 || H == 0 || S == 0) {  // no step: the state gradient passes through, weights get none
+    if (!accumulate_dx) std::fill(dx, dx + S * B * I, T(0));
+    std::fill(dw_ih, dw_ih + GH * I, T(0));
+    std::fill(dw_hh, dw_hh + GH * H, T(0));
+    if (db_ih) std::fill(db_ih, db_ih + GH, T(0));
+    if (db_hh) std::fill(db_hh, db_hh + GH, T(0));
+    if (dh0) dhn ? (void)std::copy(dhn, dhn + BH, dh0) : std::fill(dh0, dh0 + BH, T(0));
+    if (dc0) dcn ? (void)std::copy(dcn, dcn + BH, dc0) : std::fill(dc0, dc0 + BH, T(0));
+    return;
+  }
+  std::vector<T> zeros;
+  if (!h0 || (lstm && !c0)) zeros.assign(sz(BH), T(0));
+  const T* h_init = h0 ? h0 : zeros.data();
+  const T* c_init = c0 ? c0 : zeros.data();
+
+  const T* gates = ws;
+  const T* cs = lstm ? ws + S * B * GH : nullptr;
+  const T* hsave = gru ? ws + S * B * GH : nullptr;
+  const T* hs = lstm || gru ? ws + S * B * GH + S * BH : ws;
+
+  T* dg = scratch;                               // input-side pre-activation gradients (S,B,GH)
+  T* dgh = gru ? dg + S * B * GH : dg;            // hidden side (differs for the GRU's n gate)
+  T* dh = (gru ? dgh + S * B * GH : dg + S * B * GH);
+  T* dh_next = dh + BH;
+  T* dc = dh_next + BH;
+  T* dc_next = dc + BH;
+  dhn ? (void)std::copy(dhn, dhn + BH, dh) : std::fill(dh, dh + BH, T(0));
+  if (lstm) dcn ? (void)std::copy(dcn, dcn + BH, dc) : std::fill(dc, dc + BH, T(0));
+
+  std::vector<uint8_t> act(sz(B));
+  const Steps w{S, s.reverse};
+  for (int64_t kk = S - 1; kk >= 0; --kk) {
+    const int64_t t = w.t(kk), tp = w.t(kk - 1);
+    const bool first = kk == 0;
+    const T* h_prev = first ? h_init : hs + tp * BH;
+    const uint8_t* a = active_rows(act, lengths, t, B);
+    const T* dyt = dy ? dy + t * B * s.ldy : nullptr;
+    T* dgt = dg + t * B * GH;
+    T* dght = dgh + t * B * GH;
+    if (lstm) {
+      const T* c_prev = first ? c_init : cs + tp * BH;
+      over_rows(B, H, a, [&](Rows r) {
+        k.lstm_bwd(dgt, dh_next, dc_next, dh, dc, dyt, s.ldy, gates + t * B * GH, cs + t * BH, c_prev, r);
+      });
+      std::swap(dc, dc_next);
+    } else if (gru) {
+      over_rows(B, H, a, [&](Rows r) {
+        k.gru_bwd(dgt, dght, dh_next, dh, dyt, s.ldy, gates + t * B * GH, hsave + t * BH, h_prev, r);
+      });
+    } else {
+      over_rows(B, H, a, [&](Rows r) { k.rnn_bwd(dgt, dh_next, dh, dyt, s.ldy, hs + t * BH, relu, r); });
+    }
+    if (!first || dh0) mm<T>(dh_next, H, dght, GH, false, w_hh, H, false, B, H, GH, T(1));
+    std::swap(dh, dh_next);
+  }
+  if (dh0) std::copy(dh, dh + BH, dh0);
+  if (dc0) std::copy(dc, dc + BH, dc0);
+
+  const int64_t SB = S * B;
+  mm<T>(dx, I, dg, GH, false, w_ih, I, false, SB, I, GH, accumulate_dx ? T(1) : T(0));
+  mm<T>(dw_ih, I, dg, GH, true, x, I, false, GH, I, SB, T(0));
+  // dW_hh = sum over steps of dgates_h(t)^T h_prev(t): the steps whose h_prev is a saved state are
+  // one GEMM (their rows are adjacent in time), the first step of the walk adds h0's part.
+  const int64_t first_t = w.t(0);
+  const T* dg_rest = s.reverse ? dgh : dgh + B * GH;  // steps t with a predecessor state in hs
+  const T* h_rest = s.reverse ? hs + BH : hs;
+  mm<T>(dw_hh, H, dg_rest, GH, true, h_rest, H, false, GH, H, (S - 1) * B, T(0));
+  if (h0) mm<T>(dw_hh, H, dgh + first_t * B * GH, GH, true, h0, H, false, GH, H, B, T(1));
+  if (db_ih) colsum(db_ih, dg, SB, GH);
+  if (db_hh) colsum(db_hh, dgh, SB, GH);
+}
+
+// ---- the oracle ---------------------------------------------------------------------------------
+
+namespace {
+
+double sig(double v) { return 1.0 / (1.0 + std::exp(-v)); }
+
+// Pre-activations of one row: xi = W_ih x + b_ih, hh = W_hh h + b_hh (each GH long).
+template <class T>
+void naive_pre(std::vector<double>& xi, std::vector<double>& hh, const T* x, const double* h, const T* w_ih,
+               const T* w_hh, const T* b_ih, const T* b_hh, int64_t I, int64_t H, int64_t GH) {
+  for (int64_t g = 0; g < GH; ++g) {
+    double a = b_ih ? double(b_ih[g]) : 0.0, c = b_hh ? double(b_hh[g]) : 0.0;
+    for (int64_t i = 0; i < I; ++i) a += double(w_ih[g * I + i]) * double(x[i]);
+    for (int64_t j = 0; j < H; ++j) c += double(w_hh[g * H + j]) * h[j];
+    xi[sz(g)] = a, hh[sz(g)] = c;
+  }
+}
+
+// One cell step on one row: new h (and c) from the pre-activations.
+void naive_cell(RnnMode m, const std::vector<double>& xi, const std::vector<double>& hh, const double* hp,
+                const double* cp, double* h, double* c, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    if (m == RnnMode::lstm) {
+      const double i = sig(xi[j] + hh[j]), f = sig(xi[H + j] + hh[H + j]);
+      const double g = std::tanh(xi[2 * H + j] + hh[2 * H + j]), o = sig(xi[3 * H + j] + hh[3 * H + j]);
+      c[j] = f * cp[j] + i * g;
+      h[j] = o * std::tanh(c[j]);
+    } else if (m == RnnMode::gru) {
+      const double r = sig(xi[j] + hh[j]), z = sig(xi[H + j] + hh[H + j]);
+      const double n = std::tanh(xi[2 * H + j] + r * hh[2 * H + j]);
+      h[j] = (1 - z) * n + z * hp[j];
+    } else {
+      const double v = xi[j] + hh[j];
+      h[j] = m == RnnMode::rnn_relu ? std::max(v, 0.0) : std::tanh(v);
+    }
+  }
+}
+
+bool naive_active(const int64_t* lengths, int64_t t, int64_t b) { return !lengths || t < lengths[b]; }
+
+}  // namespace
+
+template <class T>
+void rnn_forward_naive(T* y, T* hn, T* cn, const T* x, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
+                       const T* h0, const T* c0, const int64_t* lengths, const RnnShape& s) {
+  const int64_t S = s.S, B = s.B, I = s.I, H = s.H, GH = rnn_gates(s.mode) * H;
+  std::vector<double> h(sz(B * H)), c(sz(B * H)), xi(sz(GH)), hh(sz(GH)), nh(sz(H)), nc(sz(H));
+  for (int64_t e = 0; e < B * H; ++e) h[sz(e)] = h0 ? double(h0[e]) : 0.0, c[sz(e)] = c0 ? double(c0[e]) : 0.0;
+  for (int64_t kk = 0; kk < S; ++kk) {
+    const int64_t t = s.reverse ? S - 1 - kk : kk;
+    for (int64_t b = 0; b < B; ++b) {
+      T* yr = y + (t * B + b) * s.ldy;
+      if (!naive_active(lengths, t, b)) {
+        for (int64_t j = 0; j < H; ++j) yr[j] = T(0);
+        continue;
+      }
+      naive_pre(xi, hh, x + (t * B + b) * I, &h[sz(b * H)], w_ih, w_hh, b_ih, b_hh, I, H, GH);
+      naive_cell(s.mode, xi, hh, &h[sz(b * H)], &c[sz(b * H)], nh.data(), nc.data(), H);
+      for (int64_t j = 0; j < H; ++j) {
+        h[sz(b * H + j)] = nh[sz(j)];
+        if (s.mode == RnnMode::lstm) c[sz(b * H + j)] = nc[sz(j)];
+        yr[j] = T(nh[sz(j)]);
+      }
+    }
+  }
+  for (int64_t e = 0; e < B * H; ++e) {
+    hn[e] = T(h[sz(e)]);
+    if (cn) cn[e] = T(c[sz(e)]);
+  }
+}
+
+template <class T>
+void rnn_backward_naive(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh0, T* dc0, const T* dy, const T* dhn,
+                        const T* dcn, const T* x, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
+                        const T* h0, const T* c0, const int64_t* lengths, const RnnShape& s, bool accumulate_dx) {
+  const int64_t S = s.S, B = s.B, I = s.I, H = s.H, BH = B * H, GH = rnn_gates(s.mode) * H;
+  const RnnMode m = s.mode;
+  // The forward pass again, keeping the state before every step of the walk.
+  std::vector<double> hist_h(sz((S + 1) * BH)), hist_c(sz((S + 1) * BH));
+  for (int64_t e = 0; e < BH; ++e) hist_h[sz(e)] = h0 ? double(h0[e]) : 0.0, hist_c[sz(e)] = c0 ? double(c0[e]) : 0.0;
+  std::vector<double> xi(sz(GH)), hh(sz(GH)), nh(sz(H)), nc(sz(H));
+  for (int64_t kk = 0; kk < S; ++kk) {
+    const int64_t t = s.reverse ? S - 1 - kk : kk;
+    double* hp = &hist_h[sz(kk * BH)];
+    double* cp = &hist_c[sz(kk * BH)];
+    std::copy(hp, hp + BH, hp + BH);
+    std::copy(cp, cp + BH, cp + BH);
+    for (int64_t b = 0; b < B; ++b) {
+      if (!naive_active(lengths, t, b)) continue;
+      naive_pre(xi, hh, x + (t * B + b) * I, hp + b * H, w_ih, w_hh, b_ih, b_hh, I, H, GH);
+      naive_cell(m, xi, hh, hp + b * H, cp + b * H, hp + BH + b * H, cp + BH + b * H, H);
+    }
+  }
+  std::vector<double> dh(sz(BH)), dc(sz(BH)), gx(sz(S * B * I)), gwi(sz(GH * I)), gwh(sz(GH * H));
+  std::vector<double> gbi(sz(GH)), gbh(sz(GH)), dxi(sz(GH)), dhh(sz(GH));
+  for (int64_t e = 0; e < BH; ++e) dh[sz(e)] = dhn ? double(dhn[e]) : 0.0, dc[sz(e)] = dcn ? double(dcn[e]) : 0.0;
+  for (int64_t kk = S - 1; kk >= 0; --kk) {
+    const int64_t t = s.reverse ? S - 1 - kk : kk;
+    for (int64_t b = 0; b < B; ++b) {
+      if (!naive_active(lengths, t, b)) continue;
+      const double* hp = &hist_h[sz(kk * BH + b * H)];
+      const double* cp = &hist_c[sz(kk * BH + b * H)];
+      const T* xr = x + (t * B + b) * I;
+      naive_pre(xi, hh, xr, hp, w_ih, w_hh, b_ih, b_hh, I, H, GH);
+      double* dhb = &dh[sz(b * H)];
+      double* dcb = &dc[sz(b * H)];
+      std::vector<double> direct(sz(H), 0.0);
+      for (int64_t j = 0; j < H; ++j) {
+        const double dht = dhb[j] + (dy ? double(dy[(t * B + b) * s.ldy + j]) : 0.0);
+        if (m == RnnMode::lstm) {
+          const double i = sig(xi[j] + hh[j]), f = sig(xi[H + j] + hh[H + j]);
+          const double g = std::tanh(xi[2 * H + j] + hh[2 * H + j]), o = sig(xi[3 * H + j] + hh[3 * H + j]);
+          const double cc = f * cp[j] + i * g, tc = std::tanh(cc);
+          const double dct = dcb[j] + dht * o * (1 - tc * tc);
+          dxi[j] = dct * g * i * (1 - i);
+          dxi[H + j] = dct * cp[j] * f * (1 - f);
+          dxi[2 * H + j] = dct * i * (1 - g * g);
+          dxi[3 * H + j] = dht * tc * o * (1 - o);
+          for (int q = 0; q < 4; ++q) dhh[q * H + j] = dxi[q * H + j];
+          dcb[j] = dct * f;
+        } else if (m == RnnMode::gru) {
+          const double r = sig(xi[j] + hh[j]), z = sig(xi[H + j] + hh[H + j]);
+          const double n = std::tanh(xi[2 * H + j] + r * hh[2 * H + j]);
+          const double dnp = dht * (1 - z) * (1 - n * n);
+          dxi[j] = dhh[j] = dnp * hh[2 * H + j] * r * (1 - r);
+          dxi[H + j] = dhh[H + j] = dht * (hp[j] - n) * z * (1 - z);
+          dxi[2 * H + j] = dnp;
+          dhh[2 * H + j] = dnp * r;
+          direct[sz(j)] = dht * z;
+        } else {
+          const double v = xi[j] + hh[j];
+          dxi[j] = dhh[j] = m == RnnMode::rnn_relu ? (v > 0 ? dht : 0.0) : dht * (1 - std::tanh(v) * std::tanh(v));
+        }
+      }
+      for (int64_t g = 0; g < GH; ++g) {
+        gbi[sz(g)] += dxi[sz(g)];
+        gbh[sz(g)] += dhh[sz(g)];
+        for (int64_t i = 0; i < I; ++i) {
+          gwi[sz(g * I + i)] += dxi[sz(g)] * double(xr[i]);
+          gx[sz((t * B + b) * I + i)] += dxi[sz(g)] * double(w_ih[g * I + i]);
+        }
+        for (int64_t j = 0; j < H; ++j) gwh[sz(g * H + j)] += dhh[sz(g)] * hp[j];
+      }
+      for (int64_t j = 0; j < H; ++j) {
+        double v = direct[sz(j)];
+        for (int64_t g = 0; g < GH; ++g) v += dhh[sz(g)] * double(w_hh[g * H + j]);
+        dhb[j] = v;
+      }
+    }
+  }
+  for (int64_t e = 0; e < S * B * I; ++e) dx[e] = T((accumulate_dx ? double(dx[e]) : 0.0) + gx[sz(e)]);
+  for (int64_t e = 0; e < GH * I; ++e) dw_ih[e] = T(gwi[sz(e)]);
+  for (int64_t e = 0; e < GH * H; ++e) dw_hh[e] = T(gwh[sz(e)]);
+  for (int64_t g = 0; g < GH; ++g) {
+    if (db_ih) db_ih[g] = T(gbi[sz(g)]);
+    if (db_hh) db_hh[g] = T(gbh[sz(g)]);
+  }
+  for (int64_t e = 0; e < BH; ++e) {
+    if (dh0) dh0[e] = T(dh[sz(e)]);
+    if (dc0) dc0[e] = T(dc[sz(e)]);
+  }
+}
+
+#define NERVE_RNN_INSTANTIATE(T)                                                                                  \
+  template void rnn_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, const T*,         \
+                               const T*, const int64_t*, const RnnShape&);                                         \
+  template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,   \
+                                const T*, const T*, const T*, const T*, const int64_t*, const RnnShape&, bool);    \
+  template void rnn_forward_naive<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, const T*,       \
+                                     const T*, const int64_t*, const RnnShape&);                                   \
+  template void rnn_backward_naive<T>(T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*,          \
+                                      const T*, const T*, const T*, const T*, const T*, const T*, const int64_t*,  \
+                                      const RnnShape&, bool);
+NERVE_RNN_INSTANTIATE(float)
+NERVE_RNN_INSTANTIATE(double)
+
+}  // namespace nerve

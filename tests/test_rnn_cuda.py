@@ -1,0 +1,139 @@
+"""test_rnn_cuda.py — the CUDA recurrent layers (csrc/cuda/rnn.cu: per-step GEMM + fused cell
+kernels) against the CPU kernel, under the emulator (nerve._C_emu, numpy arrays) and, when a GPU is
+present, on the device (nerve._C.cuda, cupy arrays; marker `cuda`). Shapes are small (the emulator
+runs every CUDA thread as a fiber) and odd, with lengths, reverse walks, no h0 and strided outputs."""
+import numpy as np
+import pytest
+
+from nerve import _C, _C_emu
+
+MODES = ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
+GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class Emu:
+    mod = _C_emu
+
+    @staticmethod
+    def put(x):
+        return None if x is None else x.copy()
+
+    @staticmethod
+    def get(x):
+        return None if x is None else x
+
+    @staticmethod
+    def kw():
+        return {}
+
+
+class Device:
+    mod = _C.cuda
+
+    def __init__(self, cp):
+        self.cp = cp
+
+    def put(self, x):
+        return None if x is None else self.cp.asarray(x)
+
+    def get(self, x):
+        self.cp.cuda.get_current_stream().synchronize()
+        return None if x is None else self.cp.asnumpy(x)
+
+    def kw(self):
+        return {"stream": self.cp.cuda.get_current_stream().ptr}
+
+
+@pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def be(request):
+    if request.param == "emu":
+        return Emu
+    if not _C.build_info["cuda"]:
+        pytest.skip("nerve was built without CUDA")
+    cp = pytest.importorskip("cupy")
+    if _C.cuda_device_count() == 0:
+        pytest.skip("no CUDA device")
+    return Device(cp)
+
+
+def inputs(mode, S, B, I, H, with_h0, lengths, seed):
+    rng = np.random.default_rng(seed)
+    G, f = GATES[mode], np.float32
+    lstm = mode == "LSTM"
+    d = {
+        "x": rng.standard_normal((S, B, I)).astype(f),
+        "w_ih": (rng.standard_normal((G * H, I)) * 0.4).astype(f),
+        "w_hh": (rng.standard_normal((G * H, H)) * 0.4).astype(f),
+        "b_ih": (rng.standard_normal(G * H) * 0.4).astype(f),
+        "b_hh": (rng.standard_normal(G * H) * 0.4).astype(f),
+        "h0": rng.standard_normal((B, H)).astype(f) if with_h0 else None,
+        "c0": rng.standard_normal((B, H)).astype(f) if with_h0 and lstm else None,
+        "lengths": None if lengths is None else np.array(lengths, np.int64),
+        "dy": rng.standard_normal((S, B, H)).astype(f),
+        "dhn": rng.standard_normal((B, H)).astype(f),
+        "dcn": rng.standard_normal((B, H)).astype(f) if lstm else None,
+    }
+    return d
+
+
+def run(mod, put, get, kw, mode, d, reverse, S, B, I, H):
+    """Forward into columns [0, H) of a (S, B, H + 2) array, then backward accumulating into dx."""
+    f = np.float32
+    lstm = mode == "LSTM"
+    a = {k: put(v) for k, v in d.items()}
+    y = put(np.full((S, B, H + 2), 5, f))
+    hn = put(np.zeros((B, H), f))
+    cn = put(np.zeros((B, H), f)) if lstm else None
+    ws = put(np.zeros(_C.cpu.rnn_workspace_size(mode, S, B, I, H), f))
+    mod.rnn_forward(y[:, :, :H], hn, cn, ws, a["x"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], a["h0"], a["c0"],
+                    a["lengths"], mode, reverse, **kw)
+    dx = put(np.ones((S, B, I), f))
+    grads = [put(np.full_like(d[n], 9)) for n in ("w_ih", "w_hh", "b_ih", "b_hh")]
+    dh0 = put(np.full((B, H), 9, f))
+    dc0 = put(np.full((B, H), 9, f)) if lstm else None
+    scratch = put(np.zeros(_C.cpu.rnn_scratch_size(mode, S, B, I, H), f))
+    mod.rnn_backward(dx, *grads, dh0, dc0, scratch, a["dy"], a["dhn"], a["dcn"], ws, a["x"], a["w_ih"], a["w_hh"],
+                     a["b_ih"], a["b_hh"], a["h0"], a["c0"], a["lengths"], mode, reverse, True, **kw)
+    return [get(t) for t in (y, hn, cn, dx, *grads, dh0, dc0)]
+
+
+CASES = [  # S, B, I, H, lengths, h0
+    (5, 3, 4, 6, None, True),
+    (6, 4, 3, 5, [6, 2, 0, 4], True),
+    (1, 2, 3, 4, None, False),
+    (4, 3, 5, 33, [1, 4, 3], False),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("S,B,I,H,lengths,h0", CASES)
+def test_cuda_layer_matches_cpu_kernel(be, mode, reverse, S, B, I, H, lengths, h0):
+    d = inputs(mode, S, B, I, H, h0, lengths, seed=S * 100 + H)
+    got = run(be.mod, be.put, be.get, be.kw(), mode, d, reverse, S, B, I, H)
+    want = run(_C.cpu, Emu.put, Emu.get, {}, mode, d, reverse, S, B, I, H)
+    names = ["y", "hn", "cn", "dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0"]
+    for name, g, w in zip(names, got, want):
+        if w is None:
+            continue
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * (1 + np.abs(w).max()), err_msg=f"{mode} {name}")
+
+
+def test_cuda_layer_checks_arguments(be):
+    f = np.float32
+    x = be.put(np.zeros((3, 2, 4), f))
+    w_ih, w_hh = be.put(np.zeros((20, 4), f)), be.put(np.zeros((20, 5), f))
+    y, hn, cn = be.put(np.zeros((3, 2, 5), f)), be.put(np.zeros((2, 5), f)), be.put(np.zeros((2, 5), f))
+    ws = be.put(np.zeros(_C.cpu.rnn_workspace_size("LSTM", 3, 2, 4, 5), f))
+    with pytest.raises(ValueError, match=r"\[LSTM\] expected weight_hh of shape \(20, 5\), got \(19, 5\)"):
+        be.mod.rnn_forward(y, hn, cn, ws, x, w_ih, be.put(np.zeros((19, 5), f)), None, None, None, None, None,
+                           "LSTM", op="LSTM", **be.kw())
+    with pytest.raises(ValueError, match=r"\[rnn\] expected input of dtype float32"):
+        be.mod.rnn_forward(be.put(np.zeros((3, 2, 5))), be.put(np.zeros((2, 5))), be.put(np.zeros((2, 5))),
+                           be.put(np.zeros(ws.size)), be.put(np.zeros((3, 2, 4))), be.put(np.zeros((20, 4))),
+                           be.put(np.zeros((20, 5))), None, None, None, None, None, "LSTM", **be.kw())
+
+
+def test_emulated_rnn_is_the_cuda_entry():
+    assert _C_emu.rnn_forward.__doc__ == _C.cuda.rnn_forward.__doc__
+    assert _C_emu.rnn_backward.__doc__ == _C.cuda.rnn_backward.__doc__

@@ -204,7 +204,7 @@ def test_killed_writer_never_leaves_a_broken_file(tmp_path):
     """A process killed (SIGKILL) while saving, again and again: the file is always whole, old or new."""
     path = tmp_path / "big.safetensors"
     nerve.save({"w": nerve.zeros(1 << 21)}, path)  # 8 MB of 0
-    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python")
+    src = os.path.dirname(os.path.dirname(os.path.abspath(nerve.__file__)))  # the nerve this test imported
     code = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {src!r})
         import numpy as np, nerve

@@ -1,6 +1,6 @@
 """bench_conv.py — convolution and pooling, nerve vs torch (oneDNN), forward and forward+backward.
 
-    python benchmarks/bench_conv.py [--threads 1 2] [--repeat 15] [--quick] [--memory]
+    python benchmarks/bench_conv.py [--threads 1 2] [--repeat 15] [--quick] [--memory] [--cpu-time]
     python benchmarks/bench_conv.py --device cuda [--quick]   # nerve's CUDA kernels vs torch.cuda (cuDNN)
 
 Both run through their Python APIs with autograd (nerve.nn.functional vs torch.nn.functional) in
@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import Bench, RESULTS, parse_args, write_atomic  # noqa: E402
@@ -246,14 +247,18 @@ def main_cuda(args):
 
 
 def main():
-    args = parse_args(__doc__.splitlines()[0], lambda p: p.add_argument(
-        "--memory", action="store_true", help="also measure peak RSS growth per conv case (subprocesses)"))
+    args = parse_args(__doc__.splitlines()[0], lambda p: (p.add_argument(
+        "--memory", action="store_true", help="also measure peak RSS growth per conv case (subprocesses)"),
+        p.add_argument("--cpu-time", action="store_true",
+                       help="time 1-thread cases by the calling thread's CPU time (a shared, busy machine)")))
     if args.device == "cuda":
         return main_cuda(args)
     convs = CONVS[:5] if args.quick else CONVS
     rows, loads = [], [os.getloadavg()[0]]
     for threads in args.threads:
-        bench = Bench("conv", threads=threads, repeat=args.repeat, peak_gflops=peak_gflops(threads))
+        cpu = args.cpu_time and threads == 1  # one thread: every contender runs on this one
+        bench = Bench("conv", threads=threads, repeat=args.repeat, peak_gflops=peak_gflops(threads),
+                      clock=time.thread_time if cpu else None, label="1 thread (CPU time)" if cpu else None)
         for i, (name, N, C, H, K, k, s, p, g) in enumerate(convs):
             arrays = conv_arrays(N, C, H, K, k, s, p, g)
             OH = (H + 2 * p - k) // s + 1
@@ -278,7 +283,9 @@ def main():
     payload["load_average_1min"] = loads
     write_atomic(path, json.dumps(payload, indent=1))
     write_atomic(RESULTS / "conv.md", (RESULTS / "conv.md").read_text() +
-                 f"\n1-minute load average during the run: {min(loads):.1f} to {max(loads):.1f} ({os.cpu_count()} CPUs).\n")
+                 f"\n1-minute load average during the run: {min(loads):.1f} to {max(loads):.1f} ({os.cpu_count()} CPUs)."
+                 + (" 1-thread times are the calling thread's CPU time (--cpu-time), 2-thread times wall time.\n"
+                    if args.cpu_time else " Times are wall time.\n"))
     if args.memory:
         mem = []
         for i, case in enumerate(convs):

@@ -52,13 +52,15 @@ def set_threads(n: int) -> None:
 
 def time_interleaved(fns: Dict[str, Callable[[], object]], *, repeat: int = 15, warmup: int = 3,
                      min_time: float = 0.02, sync: Optional[Callable[[], None]] = None,
-                     settle: Optional[Callable[[], None]] = None) -> Dict[str, List[float]]:
+                     settle: Optional[Callable[[], None]] = None,
+                     clock: Callable[[], float] = time.perf_counter) -> Dict[str, List[float]]:
     """Times each callable, interleaved, and returns per-call seconds for each of `repeat` rounds.
 
     A round calls each function `inner` times in a row (inner is chosen during warm-up so one
     round of the slowest-changing function lasts at least min_time) and records the mean call.
     `settle`, when given, runs untimed before each contender's batch (e.g. a pause that lets the
-    previous contender's spinning worker threads go to sleep).
+    previous contender's spinning worker threads go to sleep). `clock` is wall time by default;
+    time.thread_time measures single-threaded contenders on a machine other processes share.
     """
     sync = sync or (lambda: None)
     settle = settle or (lambda: None)
@@ -67,10 +69,10 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], *, repeat: int = 15, 
         for _ in range(warmup):
             fn()
         sync()
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
         sync()
-        dt = max(time.perf_counter() - t0, 1e-7)
+        dt = max(clock() - t0, 1e-7)
         inner[name] = max(1, int(min_time / dt))
     times: Dict[str, List[float]] = {name: [] for name in fns}
     for r in range(repeat):
@@ -81,11 +83,11 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], *, repeat: int = 15, 
             n = inner[name]
             settle()
             sync()
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(n):
                 fn()
             sync()
-            times[name].append((time.perf_counter() - t0) / n)
+            times[name].append((clock() - t0) / n)
     return times
 
 
@@ -118,10 +120,11 @@ class Bench:
 
     def __init__(self, name: str, *, threads: Optional[int] = None, peak_gflops: Optional[float] = None,
                  repeat: int = 15, min_time: float = 0.02, reference: str = "nerve", sync=None,
-                 label: Optional[str] = None, quiet: bool = False, settle=None):
+                 label: Optional[str] = None, quiet: bool = False, settle=None, clock=None):
         self.name, self.threads, self.peak = name, threads, peak_gflops
         self.repeat, self.min_time, self.reference, self.sync = repeat, min_time, reference, sync
         self.settle = settle
+        self.clock = clock or time.perf_counter
         self.label = label or (f"{threads} thread{'s' if threads != 1 else ''}" if threads else "")
         self.quiet = quiet
         self.rows: List[dict] = []
@@ -133,7 +136,7 @@ class Bench:
         c = Case(name, flops, bytes, extra=extra)
         yield c
         times = time_interleaved(c.fns, repeat=self.repeat, min_time=self.min_time, sync=self.sync,
-                                 settle=self.settle)
+                                 settle=self.settle, clock=self.clock)
         c.medians = {k: statistics.median(v) for k, v in times.items()}
         row = c.row(self.peak)
         row["threads"] = self.threads

@@ -44,25 +44,24 @@ def make_mask(kind, rng, N, H, L, S, dtype):
 
 
 def run_kernel(mod, naive, q, k, v, dout, mask, causal, scale, p, seed, want_dmask):
-    B, L, _ = q.shape
-    out = np.zeros((B, L, v.shape[2]), q.dtype)
-    lse = np.zeros((B, L), q.dtype)
+    N, H, L, _ = q.shape
+    out = np.zeros((N, H, L, v.shape[3]), q.dtype)
+    lse = np.zeros((N, H, L), q.dtype)
     extra = {} if naive is None else {"naive": naive}
     mod.attention_forward(out, lse, q, k, v, mask, causal, scale, p, seed, **extra)
     dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
-    delta = np.zeros((B, L), q.dtype)
-    dmask = np.zeros((B, L, k.shape[1]), q.dtype) if want_dmask else None
+    delta = np.zeros((N, H, L), q.dtype)
+    dmask = np.zeros((N, H, L, k.shape[2]), q.dtype) if want_dmask else None
     mod.attention_backward(dq, dk, dv, dmask, delta, dout, q, k, v, out, lse, mask, causal, scale, p, seed, **extra)
     return {"out": out, "lse": lse, "dq": dq, "dk": dk, "dv": dv, "delta": delta, "dmask": dmask}
 
 
 def kernel_inputs(N, H, L, S, E, Ev, mask_kind, dtype, seed=0):
     rng = np.random.default_rng(seed)
-    B = N * H
-    q = rng.standard_normal((B, L, E)).astype(dtype)
-    k = rng.standard_normal((B, S, E)).astype(dtype)
-    v = rng.standard_normal((B, S, Ev)).astype(dtype)
-    dout = rng.standard_normal((B, L, Ev)).astype(dtype)
+    q = rng.standard_normal((N, H, L, E)).astype(dtype)
+    k = rng.standard_normal((N, H, S, E)).astype(dtype)
+    v = rng.standard_normal((N, H, S, Ev)).astype(dtype)
+    dout = rng.standard_normal((N, H, L, Ev)).astype(dtype)
     return q, k, v, dout, make_mask(mask_kind, rng, N, H, L, S, dtype)
 
 
@@ -101,8 +100,8 @@ def test_kernel_matches_naive(isa, N, H, L, S, E, Ev, mask, causal, p):
 def test_fully_masked_rows_are_zero_with_no_gradient():
     q, k, v, dout, m = kernel_inputs(2, 2, 65, 33, 8, 8, "padding", np.float32)
     r = run_kernel(_C.cpu, False, q, k, v, dout, m, False, 0.5, 0.0, 0, False)
-    assert (r["out"][0, 0] == 0).all() and (r["out"][1, 0] == 0).all()  # n = 0, both heads
-    assert np.isneginf(r["lse"][0, 0]) and (r["dq"][0, 0] == 0).all()
+    assert (r["out"][0, :, 0] == 0).all()  # n = 0, both heads
+    assert np.isneginf(r["lse"][0, :, 0]).all() and (r["dq"][0, :, 0] == 0).all()
 
 
 # ---- the functional form vs torch ---------------------------------------------------------------
@@ -181,9 +180,9 @@ def test_sdpa_gradcheck():
 # ---- dropout ------------------------------------------------------------------------------------
 
 def test_dropout_gradcheck_with_a_fixed_seed():
-    q = nerve.randn(2, 3, 4, dtype=nerve.float64, requires_grad=True)
-    k = nerve.randn(2, 5, 4, dtype=nerve.float64, requires_grad=True)
-    v = nerve.randn(2, 5, 3, dtype=nerve.float64, requires_grad=True)
+    q = nerve.randn(1, 2, 3, 4, dtype=nerve.float64, requires_grad=True)
+    k = nerve.randn(1, 2, 5, 4, dtype=nerve.float64, requires_grad=True)
+    v = nerve.randn(1, 2, 5, 3, dtype=nerve.float64, requires_grad=True)
     assert gradcheck(lambda q, k, v: _Attention.apply(q, k, v, None, True, 0.5, 0.4, 12345), (q, k, v))
 
 
@@ -240,15 +239,50 @@ def test_errors():
     with pytest.raises(ValueError, match=op + "query must have at least 2 dimensions"):
         F.scaled_dot_product_attention(nerve.randn(4), k, v)
     f = np.float32
-    arrays = [np.zeros((2, 5, 6), f), np.zeros((2, 5), f), np.zeros((2, 5, 4), f), np.zeros((2, 7, 4), f),
-              np.zeros((2, 7, 6), f)]
-    with pytest.raises(ValueError, match=op + r"attn_mask of shape \(1, 1, 5, 7\) does not match 2 attention"):
+    arrays = [np.zeros((1, 2, 5, 6), f), np.zeros((1, 2, 5), f), np.zeros((1, 2, 5, 4), f),
+              np.zeros((1, 2, 7, 4), f), np.zeros((1, 2, 7, 6), f)]
+    with pytest.raises(ValueError, match=op + r"attn_mask of shape \(1, 1, 5, 7\) does not match \(N, heads, L, S\)"):
         _C.cpu.attention_forward(*arrays, np.zeros((1, 1, 5, 7), bool), False, 1.0)
     with pytest.raises(ValueError, match=op + "attn_mask must be bool or of the query's dtype"):
         _C.cpu.attention_forward(*arrays, np.zeros((1, 2, 5, 7), np.float64), False, 1.0)
-    with pytest.raises(ValueError, match=op + r"expected out of shape \(2, 5, 6\), got \(2, 5, 5\)"):
-        _C.cpu.attention_forward(np.zeros((2, 5, 5), f), *arrays[1:], None, False, 1.0)
+    with pytest.raises(ValueError, match=op + r"expected out of shape \(1, 2, 5, 6\), got \(1, 2, 5, 5\)"):
+        _C.cpu.attention_forward(np.zeros((1, 2, 5, 5), f), *arrays[1:], None, False, 1.0)
+    with pytest.raises(ValueError, match=op + "query must have contiguous features"):
+        _C.cpu.attention_forward(arrays[0], arrays[1], np.zeros((1, 2, 5, 8), f)[..., ::2], *arrays[3:], None, False,
+                                 1.0)
+    grads = [np.zeros((1, 2, 5, 4), f), np.zeros((1, 2, 7, 4), f), np.zeros((1, 2, 7, 6), f)]
     with pytest.raises(ValueError, match=op + "dmask is the gradient of a float attn_mask"):
-        _C.cpu.attention_backward(np.zeros((2, 5, 4), f), np.zeros((2, 7, 4), f), np.zeros((2, 7, 6), f),
-                                  np.zeros((2, 5, 7), f), np.zeros((2, 5), f), np.zeros((2, 5, 6), f), *arrays[2:],
-                                  arrays[0], arrays[1], None, False, 1.0)
+        _C.cpu.attention_backward(*grads, np.zeros((1, 2, 5, 7), f), np.zeros((1, 2, 5), f), np.zeros((1, 2, 5, 6), f),
+                                  *arrays[2:], arrays[0], arrays[1], None, False, 1.0)
+    with pytest.raises(ValueError, match=op + "dquery must have the strides of query"):
+        _C.cpu.attention_backward(np.zeros((1, 2, 5, 8), f)[..., :4], *grads[1:], None, np.zeros((1, 2, 5), f),
+                                  np.zeros((1, 2, 5, 6), f), *arrays[2:], arrays[0], arrays[1], None, False, 1.0)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_kernel_reads_heads_in_place(batch_first):
+    """q, k, v as head views of one packed (N, L, 3E) / (L, N, 3E) projection, out and gradients in
+    the same layouts (MultiheadAttention's path) == the same attention on contiguous copies."""
+    from nerve.ops.attention import _heads
+    rng = np.random.default_rng(9)
+    N, L, H, hd = 2, 70, 3, 8
+    E = H * hd
+    P = rng.standard_normal((N, L, 3 * E) if batch_first else (L, N, 3 * E)).astype(np.float32)
+    G = rng.standard_normal(P.shape[:2] + (E,)).astype(np.float32)
+    mask = np.broadcast_to(rng.random((N, 1, 1, L)) > 0.2, (N, H, L, L))
+    qh, kh, vh = (_heads(np, P, c, E, H, batch_first) for c in (0, E, 2 * E))
+    out = np.zeros(G.shape, np.float32)
+    oh = _heads(np, out, 0, E, H, batch_first)
+    lse = np.zeros((N, H, L), np.float32)
+    _C.cpu.attention_forward(oh, lse, qh, kh, vh, mask, False, 0.3, 0.2, 5)
+    dP = np.full(P.shape, np.nan, np.float32)
+    dq, dk, dv = (_heads(np, dP, c, E, H, batch_first) for c in (0, E, 2 * E))
+    gh = _heads(np, G, 0, E, H, batch_first)
+    _C.cpu.attention_backward(dq, dk, dv, None, np.zeros((N, H, L), np.float32), gh, qh, kh, vh, oh, lse, mask,
+                              False, 0.3, 0.2, 5)
+    assert not np.isnan(dP).any()  # every element of the packed gradient written exactly by its head
+    contig = [np.ascontiguousarray(a) for a in (qh, kh, vh, gh)]
+    ref = run_kernel(_C.cpu, True, contig[0], contig[1], contig[2], contig[3], mask, False, 0.3, 0.2, 5, False)
+    close(np.ascontiguousarray(oh), ref["out"], 3e-6, "out")
+    for name, got in (("dq", dq), ("dk", dk), ("dv", dv)):
+        close(np.ascontiguousarray(got), ref[name], 3e-6, name)

@@ -219,6 +219,17 @@ def test_simple_kernel_loops_beyond_the_grid(be):
     np.testing.assert_array_equal(be.get(y), 2 * x)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_empty_batch(be, kernel):
+    case = ((0, 16, 5, 5), (16, 16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    x, w, b, dy = operands(case)
+    dw0, db0 = np.ones_like(w), np.ones_like(b)
+    y, dx, dw, db = run(be, case, x, w, b, dy, dw0, db0, kernel)
+    assert y.shape == (0, 16, 5, 5) and dx.shape == x.shape
+    np.testing.assert_array_equal(dw, dw0)
+    np.testing.assert_array_equal(db, db0)
+
+
 def test_bias_grad_is_reproducible(be):
     dy = np.random.default_rng(7).standard_normal((3, 5, 17, 19)).astype(np.float32)
     first = None

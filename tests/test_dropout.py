@@ -109,7 +109,7 @@ def test_same_mask_for_any_thread_count_isa_and_kernel(dtype):
     outs = []
     old = nerve.get_num_threads()
     try:
-        for isa in ("avx512", "generic"):
+        for isa in ("avx512", "avx2", "generic"):
             _C.set_isa(isa)
             for threads in (1, 2):
                 nerve.set_num_threads(threads)

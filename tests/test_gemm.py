@@ -7,6 +7,7 @@ within 1e-12), against a float64 reference.
 """
 import ctypes
 import mmap
+import os
 import threading
 import time
 
@@ -227,6 +228,39 @@ def test_threads_give_identical_results(threads):
         assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
         check(outs[0].reshape(-1, b.shape[-1])[: a.shape[-2]], a.reshape(-1, a.shape[-1])[: a.shape[-2]],
               b if b.ndim == 2 else b[0], np.zeros((a.shape[-2], b.shape[-1]), np.float32))
+
+
+def _thread_cpu_ticks():
+    """{thread id: utime + stime in clock ticks} for this process's threads (Linux /proc)."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_one_thread_means_one_thread(threads):
+    """nerve.set_num_threads(1): the work runs on the calling thread, no other thread gets busy."""
+    rng = np.random.default_rng(16)
+    a, b, c = rand(rng, (700, 700), np.float32), rand(rng, (700, 700), np.float32), np.empty((700, 700), np.float32)
+    _C.set_num_threads(2)
+    gemm(c, a, b)  # the worker threads exist now
+    _C.set_num_threads(1)
+    time.sleep(0.1)  # let idle workers stop spinning
+    me = threading.get_native_id()
+    before = _thread_cpu_ticks()
+    t0 = time.thread_time()
+    while time.thread_time() - t0 < 0.3:
+        gemm(c, a, b)
+    after = _thread_cpu_ticks()
+    mine = after[me] - before[me]
+    others = sum(v - before.get(t, 0) for t, v in after.items() if t != me)
+    assert mine > 10 and others <= 0.1 * mine, f"calling thread {mine} ticks, other threads {others}"
 
 
 def test_concurrent_callers():

@@ -104,12 +104,20 @@ def test_adaptive_max_ties_and_nan():
              lambda t: F.adaptive_max_pool2d(t, (4, 3), return_indices=True), atol=0, rtol=0, grad=False)
 
 
+@pytest.mark.parametrize("isa", ["avx512", "generic"])  # the SIMD span sum of global average pooling, and none
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_kernels_match_naive(dtype, threads):
+def test_kernels_match_naive(dtype, threads, isa):
     old = nerve.get_num_threads()
     nerve.set_num_threads(threads)
+    _C.set_isa(isa)
     try:
+        for plane in [(9, 9), (4, 4), (1, 3), (16, 12)]:  # spans of 81, 16, 3, 192 values: every loop of the sum
+            xg = np.random.default_rng(6).standard_normal((2, 3) + plane).astype(dtype)
+            yg = [np.empty((2, 3, 1, 1), dtype) for _ in range(2)]
+            for i, naive in enumerate((False, True)):
+                _C.cpu.adaptive_avg_pool2d_forward(yg[i], xg, naive)
+            np.testing.assert_allclose(yg[0], yg[1], rtol=1e-5, atol=1e-6)
         rng = np.random.default_rng(5)
         x = rng.standard_normal((3, 5, 13, 11)).astype(dtype)
         cpu = _C.cpu
@@ -143,6 +151,7 @@ def test_kernels_match_naive(dtype, threads):
             np.testing.assert_array_equal(ix[0], ix[1])
     finally:
         nerve.set_num_threads(old)
+        _C.set_isa("avx512")  # lifts the cap back to the best the CPU has
 
 
 def _t(*shape):

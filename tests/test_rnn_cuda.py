@@ -137,3 +137,33 @@ def test_cuda_layer_checks_arguments(be):
 def test_emulated_rnn_is_the_cuda_entry():
     assert _C_emu.rnn_forward.__doc__ == _C.cuda.rnn_forward.__doc__
     assert _C_emu.rnn_backward.__doc__ == _C.cuda.rnn_backward.__doc__
+
+
+# ---- the layers on device tensors (stand-in cupy + emulated kernels here; a real GPU with `cuda`) ----
+
+from test_device import gpu  # noqa: E402,F401  (the fixture: stand-in cupy over _C_emu, or the GPU)
+
+
+@pytest.mark.parametrize("cls,kw", [("LSTM", {"num_layers": 2, "bidirectional": True}), ("GRU", {"batch_first": True}),
+                                    ("RNN", {"nonlinearity": "relu"})])
+def test_layers_run_the_cuda_kernels_on_device_tensors(gpu, cls, kw):
+    import nerve
+    import nerve.nn as nn
+    rng = np.random.default_rng(3)
+    m = getattr(nn, cls)(4, 6, **kw)
+    x = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    g = rng.standard_normal((3, 5, 12 if kw.get("bidirectional") else 6)).astype(np.float32)
+    lengths = [5, 2, 3] if kw.get("batch_first") else None
+
+    def run(device):
+        m.to(device)
+        m.zero_grad()
+        t = nerve.tensor(x, requires_grad=True, device=device)
+        out = m(t, lengths=lengths)[0]
+        out.backward(nerve.tensor(g, device=device))
+        return [out.detach().cpu().numpy(), t.grad.cpu().numpy()] + [p.grad.cpu().numpy() for p in m.parameters()]
+    on_cpu, on_gpu = run("cpu"), run("cuda")
+    called = {n for n, _ in gpu.calls}
+    assert {"rnn_forward", "rnn_backward"} <= called
+    for a, b in zip(on_gpu, on_cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

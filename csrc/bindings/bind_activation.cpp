@@ -191,7 +191,7 @@ void init_activation(py::module_& cpu, py::module_& cuda) {
           py::gil_scoped_release release;
           ok = vector_math(y.ptr<float>(), x.ptr<float>(), x.numel(), fn.c_str());
         }
-        if (!ok) fail("vector_math", "unknown function '", fn, "'; expected exp, expm1, log, log1p, erf, tanh or sigmoid");
+        if (!ok) fail("vector_math", "unknown function '", fn, "'; expected exp, expm1, log, log1p, erf, tanh, sigmoid or ndtr");
       },
       py::arg("out"), py::arg("input"), py::arg("fn"),
       "out = fn(input) with the float32 SIMD math the activation kernels use (for accuracy tests)");

@@ -125,7 +125,7 @@ void init_dropout(py::module_& cpu, py::module_& cuda) {
       py::arg("dinput"), py::arg("grad_out"), py::arg("mask"), py::arg("p"), py::arg("naive") = false,
       "dinput = grad_out * keep / (1 - p), keep read from the forward's mask");
   cpu.def("dropout_mask_bytes", &philox::dropout_mask_bytes, py::arg("n"), "Bytes of the keep mask of n elements");
-  cpu.def("dropout_backend", &dropout_backend, "Block kernel dropout uses now: 'avx512' or 'generic'");
+  cpu.def("dropout_backend", &dropout_backend, "Block kernels dropout uses now: 'avx512', 'avx2' or 'generic'");
   def_dropout_cuda<DeviceArrays>(cuda);
 }
 #else

@@ -374,7 +374,7 @@ void init_norm(py::module_& cpu, py::module_& cuda) {
       py::arg("dinput"), py::arg("dweight"), py::arg("dbias"), py::arg("grad_out"), py::arg("input"), py::arg("mean"),
       py::arg("rstd"), py::arg("weight"), py::arg("normalized_ndim"), py::arg("naive") = false,
       "dinput, dweight, dbias (each may be None) of layer_norm in one pass over grad_out and input");
-  cpu.def("norm_backend", &norm_backend, "Inner loops the norm kernels use now: 'avx512' or 'generic'");
+  cpu.def("norm_backend", &norm_backend, "Inner loops the norm kernels use now: 'avx512', 'avx2' or 'generic'");
   def_norm_cuda<DeviceArrays>(cuda);
 }
 #else

@@ -329,8 +329,7 @@ void init_rnn(py::module_& cpu, py::module_& cuda) {
       py::arg("reverse") = false, py::arg("accumulate_dx") = false, py::arg("naive") = false, py::arg("op") = "rnn",
       "gradients of rnn_forward: dinput (= or += with accumulate_dx), weight and bias gradients (=), dh0, dc0");
   def_rnn_sizes(cpu);
-  def_rnn_cuda<DeviceArrays>(cuda);
-  def_rnn_sizes(cuda);
+  def_rnn_cuda<DeviceArrays>(cuda);  // sizes: cpu.rnn_workspace_size (one layout for both devices)
 }
 #else
 void init_rnn_emu(py::module_& emu) {

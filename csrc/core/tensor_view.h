@@ -52,6 +52,7 @@ struct TensorView {
     return n;
   }
   bool is_contiguous() const {  // C order; size-1 dims may have any stride
+    if (numel() == 0) return true;  // numpy gives empty arrays zero strides; nothing is read anyway
     int64_t expect = 1;
     for (int d = ndim() - 1; d >= 0; --d) {
       if (shape[d] != 1 && strides[d] != expect) return false;

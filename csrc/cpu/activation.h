@@ -61,7 +61,8 @@ template <class T>
 void activation_backward_naive(T* dx, const T* dy, const T* s, int64_t n, Act op, ActParams p, bool from_output);
 
 // The float32 vector math of activation_math.h on the current ISA, for its accuracy tests:
-// fn is one of "exp", "expm1", "log", "log1p", "erf", "tanh", "sigmoid". Returns false for others.
+// fn is one of "exp", "expm1", "log", "log1p", "erf", "tanh", "sigmoid", "ndtr" (the normal CDF
+// GELU evaluates). Returns false for others.
 bool vector_math(float* y, const float* x, int64_t n, const char* fn);
 const char* activation_backend();  // "avx512", "avx2" or "generic"
 

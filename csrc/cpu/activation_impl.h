@@ -56,9 +56,12 @@ struct EluOut {  // backward from the output: a e^x = y + a where x <= 0
 };
 struct Gelu {
   float a, b;
-  Vec f(Vec x) const { return x * 0.5f * (1.f + erf_(x * kSqrt1_2)); }
+  Vec f(Vec x) const {
+    const Vec h = 0.5f * x;
+    return h * gelu_cdf2_(x);
+  }
   Vec g(Vec dy, Vec x) const {
-    const Vec cdf = 0.5f * (1.f + erf_(x * kSqrt1_2));
+    const Vec cdf = 0.5f * gelu_cdf2_(x);
     const Vec pdf = exp_(-0.5f * x * x) * kInvSqrt2Pi;
     return dy * fma(x, pdf, cdf);
   }
@@ -213,6 +216,7 @@ bool act_math(float* y, const float* x, int64_t n, const char* fn) {
   else if (name == "erf") map1(y, x, n, math_op([](Vec v) { return erf_(v); }), false);
   else if (name == "tanh") map1(y, x, n, math_op([](Vec v) { return tanh_(v); }), false);
   else if (name == "sigmoid") map1(y, x, n, math_op([](Vec v) { return sigmoid_(v); }), false);
+  else if (name == "ndtr") map1(y, x, n, math_op([](Vec v) { return 0.5f * gelu_cdf2_(v); }), false);
   else return false;
   return true;
 }

@@ -92,7 +92,7 @@ int64_t visible_keys(const AttnShape& s, const AttnOptions& o, int64_t i0, int64
 template <class T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const AttnMask& mask, const AttnShape& s,
                        const AttnOptions& o) {
-  const int64_t L = s.L, S = s.S, E = s.E, Ev = s.Ev;
+  const int64_t L = s.L, E = s.E, Ev = s.Ev;
   const int64_t qblocks = (L + kRowBlock - 1) / kRowBlock;
   const AttnRowKernels<T>& rk = rows<T>();
   const T scale = T(o.scale);
@@ -107,20 +107,23 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
     T* l = m + kRowBlock;
     std::fill(m, m + rows_n, neg_inf<T>());
     std::fill(l, l + rows_n, T(0));
-    const T* qb = q + (b * L + i0) * E;
+    const T* qb = q + s.q.at(b, s.heads, i0);
+    const T* kb = k + s.k.at(b, s.heads, 0);
+    const T* vb = v + s.v.at(b, s.heads, 0);
     const int64_t keys = visible_keys(s, o, i0, rows_n);
     for (int64_t j0 = 0; j0 < keys; j0 += kColBlock) {
       const int cols = int(std::min(kColBlock, keys - j0));
-      mm1<T>(sbuf.data(), kColBlock, qb, E, false, k + (b * S + j0) * E, E, true, rows_n, cols, E, scale, T(0));
+      mm1<T>(sbuf.data(), kColBlock, qb, s.q.row, false, kb + j0 * s.k.row, s.k.row, true, rows_n, cols, E, scale,
+             T(0));
       AttnBlock<T> a = block_for<T>(mask, s, o, b, i0, j0);
       a.s = sbuf.data(), a.lds = kColBlock, a.rows = rows_n, a.cols = cols;
       a.m = m, a.l = l, a.acc = acc.data(), a.Ev = Ev;
       rk.forward(a);
-      mm1<T>(acc.data(), Ev, sbuf.data(), kColBlock, false, v + (b * S + j0) * Ev, Ev, false, rows_n, Ev, cols, T(1),
-             T(1));
+      mm1<T>(acc.data(), Ev, sbuf.data(), kColBlock, false, vb + j0 * s.v.row, s.v.row, false, rows_n, Ev, cols,
+             T(1), T(1));
     }
     for (int r = 0; r < rows_n; ++r) {
-      T* orow = out + (b * L + i0 + r) * Ev;
+      T* orow = out + s.o.at(b, s.heads, i0 + r);
       const T* arow = acc.data() + r * Ev;
       const T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
       for (int64_t e = 0; e < Ev; ++e) orow[e] = arow[e] * inv;
@@ -140,39 +143,46 @@ void attention_backward(T* dq, T* dk, T* dv, T* dmask, T* delta, const T* dout, 
     sbuf.resize(static_cast<size_t>(kRowBlock * kColBlock));
     dpbuf.resize(static_cast<size_t>(kRowBlock * kColBlock));
     dbuf.resize(static_cast<size_t>(kRowBlock));
-    T* dkb = dk + b * S * E;
-    T* dvb = dv + b * S * Ev;
-    std::fill(dkb, dkb + S * E, T(0));
-    std::fill(dvb, dvb + S * Ev, T(0));
+    T* dkb = dk + s.k.at(b, s.heads, 0);
+    T* dvb = dv + s.v.at(b, s.heads, 0);
+    for (int64_t j = 0; j < S; ++j) {
+      std::fill_n(dkb + j * s.k.row, E, T(0));
+      std::fill_n(dvb + j * s.v.row, Ev, T(0));
+    }
     if (dmask) std::fill(dmask + b * L * S, dmask + (b + 1) * L * S, T(0));
-    const T* kb = k + b * S * E;
-    const T* vb = v + b * S * Ev;
+    const T* kb = k + s.k.at(b, s.heads, 0);
+    const T* vb = v + s.v.at(b, s.heads, 0);
     for (int64_t i0 = 0; i0 < L; i0 += kRowBlock) {
       const int rows_n = int(std::min(kRowBlock, L - i0));
-      const T* qb = q + (b * L + i0) * E;
-      const T* dob = dout + (b * L + i0) * Ev;
-      const T* ob = out + (b * L + i0) * Ev;
-      T* dqb = dq + (b * L + i0) * E;
-      std::fill(dqb, dqb + rows_n * E, T(0));
+      const T* qb = q + s.q.at(b, s.heads, i0);
+      const T* dob = dout + s.o.at(b, s.heads, i0);
+      const T* ob = out + s.o.at(b, s.heads, i0);
+      T* dqb = dq + s.q.at(b, s.heads, i0);
+      for (int r = 0; r < rows_n; ++r) std::fill_n(dqb + r * s.q.row, E, T(0));
       for (int r = 0; r < rows_n; ++r) {
         T d = 0;
-        for (int64_t e = 0; e < Ev; ++e) d += dob[r * Ev + e] * ob[r * Ev + e];
+        for (int64_t e = 0; e < Ev; ++e) d += dob[r * s.o.row + e] * ob[r * s.o.row + e];
         dbuf[size_t(r)] = d;
         delta[b * L + i0 + r] = d;
       }
       const int64_t keys = visible_keys(s, o, i0, rows_n);
       for (int64_t j0 = 0; j0 < keys; j0 += kColBlock) {
         const int cols = int(std::min(kColBlock, keys - j0));
-        mm1<T>(sbuf.data(), kColBlock, qb, E, false, kb + j0 * E, E, true, rows_n, cols, E, scale, T(0));
-        mm1<T>(dpbuf.data(), kColBlock, dob, Ev, false, vb + j0 * Ev, Ev, true, rows_n, cols, Ev, T(1), T(0));
+        mm1<T>(sbuf.data(), kColBlock, qb, s.q.row, false, kb + j0 * s.k.row, s.k.row, true, rows_n, cols, E, scale,
+               T(0));
+        mm1<T>(dpbuf.data(), kColBlock, dob, s.o.row, false, vb + j0 * s.v.row, s.v.row, true, rows_n, cols, Ev, T(1),
+               T(0));
         AttnBlock<T> a = block_for<T>(mask, s, o, b, i0, j0);
         a.s = sbuf.data(), a.dp = dpbuf.data(), a.lds = kColBlock, a.rows = rows_n, a.cols = cols;
         a.lse = lse + b * L + i0, a.D = dbuf.data();
         a.dmask = dmask ? dmask + (b * L + i0) * S + j0 : nullptr, a.ldm = S;
         rk.backward(a);
-        mm1<T>(dvb + j0 * Ev, Ev, sbuf.data(), kColBlock, true, dob, Ev, false, cols, Ev, rows_n, T(1), T(1));
-        mm1<T>(dqb, E, dpbuf.data(), kColBlock, false, kb + j0 * E, E, false, rows_n, E, cols, scale, T(1));
-        mm1<T>(dkb + j0 * E, E, dpbuf.data(), kColBlock, true, qb, E, false, cols, E, rows_n, scale, T(1));
+        mm1<T>(dvb + j0 * s.v.row, s.v.row, sbuf.data(), kColBlock, true, dob, s.o.row, false, cols, Ev, rows_n, T(1),
+               T(1));
+        mm1<T>(dqb, s.q.row, dpbuf.data(), kColBlock, false, kb + j0 * s.k.row, s.k.row, false, rows_n, E, cols, scale,
+               T(1));
+        mm1<T>(dkb + j0 * s.k.row, s.k.row, dpbuf.data(), kColBlock, true, qb, s.q.row, false, cols, E, rows_n, scale,
+               T(1));
       }
     }
   });
@@ -189,7 +199,9 @@ void naive_scores(std::vector<double>& sc, const T* q, const T* k, const AttnMas
   const int64_t n = b / s.heads, h = b % s.heads;
   for (int64_t j = 0; j < s.S; ++j) {
     double d = 0;
-    for (int64_t e = 0; e < s.E; ++e) d += double(q[(b * s.L + i) * s.E + e]) * double(k[(b * s.S + j) * s.E + e]);
+    const T* qr = q + s.q.at(b, s.heads, i);
+    const T* kr = k + s.k.at(b, s.heads, j);
+    for (int64_t e = 0; e < s.E; ++e) d += double(qr[e]) * double(kr[e]);
     d *= o.scale;
     if (mk.data) {
       const int64_t off = n * mk.sn + h * mk.sh + i * mk.sl + j * mk.ss;
@@ -241,8 +253,9 @@ void attention_forward_naive(T* out, T* lse, const T* q, const T* k, const T* v,
       lse[b * s.L + i] = T(l);
       for (int64_t e = 0; e < s.Ev; ++e) {
         double acc = 0;
-        for (int64_t j = 0; j < s.S; ++j) acc += p[size_t(j)] * naive_keep(s, o, b, i, j) * double(v[(b * s.S + j) * s.Ev + e]);
-        out[(b * s.L + i) * s.Ev + e] = T(acc);
+        for (int64_t j = 0; j < s.S; ++j)
+          acc += p[size_t(j)] * naive_keep(s, o, b, i, j) * double(v[s.v.at(b, s.heads, j) + e]);
+        out[s.o.at(b, s.heads, i) + e] = T(acc);
       }
     }
 }
@@ -257,11 +270,11 @@ void attention_backward_naive(T* dq, T* dk, T* dv, T* dmask, T* delta, const T* 
       naive_scores(p, q, k, mask, s, o, b, i);
       double l;
       naive_softmax(p, &l);
-      const T* dor = dout + (b * s.L + i) * s.Ev;
+      const T* dor = dout + s.o.at(b, s.heads, i);
       double D = 0;
       for (int64_t j = 0; j < s.S; ++j) {
         double d = 0;
-        for (int64_t e = 0; e < s.Ev; ++e) d += double(dor[e]) * double(v[(b * s.S + j) * s.Ev + e]);
+        for (int64_t e = 0; e < s.Ev; ++e) d += double(dor[e]) * double(v[s.v.at(b, s.heads, j) + e]);
         const double keep = naive_keep(s, o, b, i, j);
         dp[size_t(j)] = d * keep;
         D += p[size_t(j)] * keep * d;
@@ -272,14 +285,19 @@ void attention_backward_naive(T* dq, T* dk, T* dv, T* dmask, T* delta, const T* 
         const double ds = p[size_t(j)] * (dp[size_t(j)] - D);
         if (dmask) dmask[(b * s.L + i) * s.S + j] = T(ds);
         for (int64_t e = 0; e < s.E; ++e) {
-          gq[size_t((b * s.L + i) * s.E + e)] += o.scale * ds * double(k[(b * s.S + j) * s.E + e]);
-          gk[size_t((b * s.S + j) * s.E + e)] += o.scale * ds * double(q[(b * s.L + i) * s.E + e]);
+          gq[size_t((b * s.L + i) * s.E + e)] += o.scale * ds * double(k[s.k.at(b, s.heads, j) + e]);
+          gk[size_t((b * s.S + j) * s.E + e)] += o.scale * ds * double(q[s.q.at(b, s.heads, i) + e]);
         }
       }
     }
-  for (size_t e = 0; e < gq.size(); ++e) dq[e] = T(gq[e]);
-  for (size_t e = 0; e < gk.size(); ++e) dk[e] = T(gk[e]);
-  for (size_t e = 0; e < gv.size(); ++e) dv[e] = T(gv[e]);
+  for (int64_t b = 0; b < s.B; ++b) {  // the accumulators are contiguous; the outputs use the layouts
+    for (int64_t i = 0; i < s.L; ++i)
+      for (int64_t e = 0; e < s.E; ++e) dq[s.q.at(b, s.heads, i) + e] = T(gq[size_t((b * s.L + i) * s.E + e)]);
+    for (int64_t j = 0; j < s.S; ++j) {
+      for (int64_t e = 0; e < s.E; ++e) dk[s.k.at(b, s.heads, j) + e] = T(gk[size_t((b * s.S + j) * s.E + e)]);
+      for (int64_t e = 0; e < s.Ev; ++e) dv[s.v.at(b, s.heads, j) + e] = T(gv[size_t((b * s.S + j) * s.Ev + e)]);
+    }
+  }
 }
 
 #define NERVE_ATTN_INSTANTIATE(T)                                                                                 \

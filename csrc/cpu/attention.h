@@ -31,9 +31,25 @@
 
 namespace nerve {
 
+// Where the rows of q, k, v and out lie: batch entry b = n * heads + h, row i of it starts at
+// n * sn + h * sh + i * row (its features are contiguous). A (N, heads, L, E) array has
+// sn = heads*L*E, sh = L*E, row = E; the projection of a (N, L, heads*E) batch (MultiheadAttention)
+// has sn = L*heads*E, sh = E, row = heads*E, so heads are read in place, never transposed.
+struct AttnLayout {
+  int64_t sn = 0, sh = 0, row = 0;
+  NERVE_ATTN_HD int64_t at(int64_t b, int64_t heads, int64_t i) const {
+    return (b / heads) * sn + (b % heads) * sh + i * row;
+  }
+};
+
+inline AttnLayout attn_contiguous(int64_t heads, int64_t rows, int64_t features) {
+  return AttnLayout{heads * rows * features, rows * features, features};
+}
+
 struct AttnShape {
   int64_t B, L, S, E, Ev;  // batch (N * heads), queries, keys, query/key features, value features
-  int64_t heads;           // the mask's second batch dimension: b = n * heads + h
+  int64_t heads;           // b = n * heads + h, for the mask and the layouts
+  AttnLayout q, k, v, o;   // also the layouts of dq, dk, dv and dout
 };
 
 struct AttnMask {
@@ -62,13 +78,15 @@ NERVE_ATTN_HD inline uint32_t attn_drop_threshold(double p) {
   return p <= 0 ? 0u : p >= 1 ? (1u << 24) : uint32_t(p * 16777216.0 + 0.5);
 }
 
-// out (B,L,Ev), lse (B,L); q (B,L,E), k (B,S,E), v (B,S,Ev), all contiguous; mask as above.
+// out (B,L,Ev), lse (B,L) contiguous; q (B,L,E), k (B,S,E), v (B,S,Ev), out in their layouts;
+// mask as above.
 template <class T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const AttnMask& mask, const AttnShape& s,
                        const AttnOptions& o);
 
-// dq (B,L,E), dk (B,S,E), dv (B,S,Ev), dmask (B,L,S) or null (the gradient of a float mask's scores),
-// delta (B,L) = rowsum(dout * out); dout (B,L,Ev); q, k, v, out, lse as forward used and left them.
+// dq (B,L,E), dk (B,S,E), dv (B,S,Ev) in the layouts of q, k, v; dmask (B,L,S) or null (the gradient
+// of a float mask's scores) and delta (B,L) = rowsum(dout * out), contiguous; dout (B,L,Ev) in out's
+// layout; q, k, v, out, lse as forward used and left them.
 template <class T>
 void attention_backward(T* dq, T* dk, T* dv, T* dmask, T* delta, const T* dout, const T* q, const T* k, const T* v,
                         const T* out, const T* lse, const AttnMask& mask, const AttnShape& s, const AttnOptions& o);

@@ -5,9 +5,10 @@
 //  * direct (float32, AVX-512): each image is zero-padded into a flat buffer (phase planes when
 //    strided) and the micro-kernels of conv_avx512.cpp read the taps at fixed offsets
 //    (conv_direct.h). The input gradient of a stride-1 convolution is itself a stride-1 convolution
-//    (flipped, transposed weights, padding dil*(k-1) - pad), so it runs on the forward kernels.
-//  * im2col + nerve::gemm (float64, other ISAs, strided input gradients): the im2col matrix is
-//    built for at most kColChunk elements of one image at a time, so its buffer stays small.
+//    (flipped, transposed weights, padding dil*(k-1) - pad), so it runs on the forward kernels;
+//    a strided one splits into a stride-1 convolution per output phase (PhasedInput), likewise.
+//  * im2col + nerve::gemm (float64, other ISAs): the im2col matrix is built for at most kColChunk
+//    elements of one image at a time, so its buffer stays small.
 // Threads split images (or pixel panels / weight tiles); each thread owns its scratch buffers.
 #include "conv.h"
 

@@ -10,7 +10,8 @@
 // Algorithms (chosen per call in conv.cpp, see ConvAlgo): on AVX-512, float32 3x3 stride-1
 // convolutions run Winograd (conv_winograd_avx512.cpp), others "direct" (the input is zero-padded
 // once per image and read as a flat row, so tap (c, r, s) is a fixed offset and no im2col matrix
-// is built); float64, other ISAs and strided input gradients run im2col (in pixel chunks) + GEMM.
+// is built; strided input gradients run one such stride-1 convolution per output phase); float64
+// and other ISAs run im2col (in pixel chunks) + GEMM.
 #pragma once
 #include <cstdint>
 
@@ -36,7 +37,7 @@ struct Conv2dShape {
 // Which algorithm the float32 kernels prefer (process-wide; shapes a choice cannot take fall back
 // to the next one: Winograd -> direct -> im2col+GEMM). kAuto: Winograd F(2x2,3x3) for 3x3 stride-1
 // convolutions with >= 16 channels in and out and at least one image per thread, direct for the
-// rest (input gradients: stride 1 only), GEMM otherwise.
+// rest (strided input gradients by output phases), GEMM otherwise.
 // kWinograd4 uses F(4x4,3x3): about 1.3x faster on large images, about 5x the rounding error.
 // Only AVX-512 machines have the direct and Winograd kernels; float64 always runs im2col+GEMM.
 enum class ConvAlgo { kAuto, kGemm, kDirect, kWinograd4 };

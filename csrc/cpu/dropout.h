@@ -26,7 +26,7 @@ void dropout_forward_naive(T* y, uint8_t* mask, const T* x, int64_t n, double p,
 template <class T>
 void dropout_backward_naive(T* dx, const T* dy, const uint8_t* mask, int64_t n, double p);
 
-const char* dropout_backend();  // "avx512" or "generic": the block kernel dropout_forward uses now
+const char* dropout_backend();  // "avx512", "avx2" or "generic": the block kernels dropout uses now
 
 // Per-ISA block kernels (internal to dropout*.cpp): 64-element blocks [b0, b1) of an n-element array.
 template <class T>
@@ -37,5 +37,7 @@ struct DropoutKernels {
 };
 const DropoutKernels<float>& dropout_kernels_avx512_f32();
 const DropoutKernels<double>& dropout_kernels_avx512_f64();
+const DropoutKernels<float>& dropout_kernels_avx2_f32();
+const DropoutKernels<double>& dropout_kernels_avx2_f64();
 
 }  // namespace nerve

@@ -48,6 +48,10 @@ const NormRows<T>& rows_for(Isa isa) {
     if constexpr (sizeof(T) == 4) return norm_rows_avx512_f32();
     else return norm_rows_avx512_f64();
   }
+  if (isa == Isa::avx2) {
+    if constexpr (sizeof(T) == 4) return norm_rows_avx2_f32();
+    else return norm_rows_avx2_f64();
+  }
 #endif
   return portable;
 }
@@ -450,7 +454,7 @@ void layer_norm_backward_naive(T* dx, T* dweight, T* dbias, const T* dy, const T
   }
 }
 
-const char* norm_backend() { return isa() == Isa::avx512 ? "avx512" : "generic"; }
+const char* norm_backend() { return isa_name(isa()); }
 
 #define NERVE_NORM_INSTANTIATE(T)                                                                                  \
   template void batch_norm_forward<T>(T*, double*, double*, T*, T*, const T*, const T*, const T*, BatchNormShape,  \

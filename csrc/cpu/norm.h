@@ -64,7 +64,7 @@ template <class T>
 void layer_norm_backward_naive(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const double* mean, const double* rstd,
                                const T* weight, int64_t M, int64_t D);
 
-const char* norm_backend();  // "avx512" or "generic": the inner loops the norm kernels use now
+const char* norm_backend();  // "avx512", "avx2" or "generic": the inner loops the norm kernels use now
 
 // ---- internal: the inner loops, compiled once per ISA from norm_rows.h -------------------------
 // "span": n contiguous values of one row or (n, c) slice; "cols": one row of a (rows, n) matrix,
@@ -99,5 +99,7 @@ struct NormRows {
 };
 const NormRows<float>& norm_rows_avx512_f32();
 const NormRows<double>& norm_rows_avx512_f64();
+const NormRows<float>& norm_rows_avx2_f32();
+const NormRows<double>& norm_rows_avx2_f64();
 
 }  // namespace nerve

@@ -11,11 +11,18 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "../core/cpu_features.h"
 #include "../core/parallel.h"
 
 namespace nerve {
+
+#ifdef NERVE_X86_KERNELS
+float pool_sum_span_avx512(const float* x, int64_t n);  // pool_avx512.cpp
+#endif
+
 namespace {
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -45,6 +52,10 @@ int64_t first_inside(int64_t start, int64_t dil) {
 // adds pipeline instead of waiting on one another.
 template <class T>
 T sum_span(const T* __restrict x, int64_t n) {
+#ifdef NERVE_X86_KERNELS
+  if constexpr (std::is_same_v<T, float>)
+    if (isa() == Isa::avx512) return pool_sum_span_avx512(x, n);
+#endif
   T part[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)

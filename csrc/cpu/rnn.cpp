@@ -1,9 +1,12 @@
-// rnn.cpp — the recurrent layer drivers (GEMMs through gemm.h, the time loop, threading over rows
-// of the fused cell passes in rnn_cells.h) and the plain-loop references. See rnn.h.
+// rnn.cpp — the recurrent layer drivers (GEMMs through gemm.h; the time loop run by one team of
+// threads that own slices of hidden units; the fused cell passes of rnn_cells.h) and the plain-loop
+// references. See rnn.h.
 #include "rnn.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <utility>
 #include <vector>
 
@@ -67,18 +70,103 @@ const uint8_t* active_rows(std::vector<uint8_t>& buf, const int64_t* lengths, in
   return buf.data();
 }
 
-// Rows of the batch per thread in a cell pass: about 2048 hidden units each.
-int64_t row_grain(int64_t H) { return std::max<int64_t>(1, 2048 / std::max<int64_t>(H, 1)); }
-
-template <class F>
-void over_rows(int64_t B, int64_t H, const uint8_t* active, F&& f) {
-  parallel_for(B, row_grain(H), [&](int64_t b0, int64_t b1) { f(Rows{b0, b1, H, active}); });
-}
-
 struct Steps {  // step k of the walk visits time t(k); the state before it came from step k - 1
   int64_t S;
   bool reverse;
   int64_t t(int64_t k) const { return reverse ? S - 1 - k : k; }
+};
+
+// ---- the team that walks the sequence -----------------------------------------------------------
+//
+// One parallel region for the whole walk, not one per GEMM and per cell pass: thread `tid` owns the
+// hidden units [j0, j1) (whole blocks of 16) from the first step to the last. A unit's gate columns
+// g*H + j are all its own, so each step is the thread's share of the GEMM (its gate columns; one
+// batched call over the G gates) and the cell pass over its units, then one barrier, after which
+// every thread may read the whole new state. Backward is the same with the barrier between the
+// cell pass (gate gradients of own units) and the GEMM (own columns of dh, over all gates).
+// A step costs one barrier instead of several fork/joins, and each thread transposes its slice of
+// W_hh once, so the per-step GEMM never repacks the weights from strided memory.
+
+// Threads worth a time loop: each should get at least ~1 MFLOP of GEMM per step.
+int walk_threads(int64_t B, int64_t H, int64_t GH) {
+  const double step_flops = 2.0 * double(B) * double(GH) * double(H);
+  int64_t nt = std::min<int64_t>(num_threads(), std::max<int64_t>(1, int64_t(step_flops / 1.0e6)));
+  return int(std::max<int64_t>(1, std::min<int64_t>(nt, (H + 15) / 16)));
+}
+
+struct Units {
+  int64_t j0, j1;
+};
+Units units_of(int tid, int nt, int64_t H) {
+  const int64_t blocks = (H + 15) / 16;
+  return {std::min(H, blocks * tid / nt * 16), std::min(H, blocks * (tid + 1) / nt * 16)};
+}
+
+// Runs body(tid, nt, guard, sync) on nt threads. sync() is the team's barrier; guard(f) runs f
+// unless some thread failed, and records the first exception, so a failing thread keeps meeting
+// the barriers (the others would wait forever) and the error is rethrown once the team is done.
+template <class F>
+void run_team(int nt, F&& body) {
+  auto no_sync = [] {};
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  auto guard = [&](auto&& f) {
+    if (failed.load(std::memory_order_relaxed)) return;
+    try {
+      f();
+    } catch (...) {
+      if (!failed.exchange(true)) error = std::current_exception();
+    }
+  };
+#ifdef _OPENMP
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      auto sync = [] {
+#pragma omp barrier
+      };
+      body(omp_get_thread_num(), omp_get_num_threads(), guard, sync);
+    }
+  } else {
+    body(0, 1, guard, no_sync);
+  }
+#else
+  (void)nt;
+  body(0, 1, guard, no_sync);
+#endif
+  if (error) std::rethrow_exception(error);
+}
+
+// A thread's slice of W_hh (GH, H), laid out for the per-step GEMM h_prev (B, H) @ W^T: either the
+// transpose of its columns (H rows of G*w, padded so rows do not alias in L1), or, for a short
+// walk where the copy would not pay, a strided view of W_hh itself.
+template <class T>
+struct WeightSlice {
+  std::vector<T> buf;
+  const T* b = nullptr;
+  MatStrides sb{};
+  void make(const T* w_hh, int64_t H, int G, Units u, bool transpose) {
+    const int64_t w = u.j1 - u.j0;
+    if (!transpose) {  // element (k, n) of gate g is W_hh[g*H + j0 + n, k]
+      b = w_hh + u.j0 * H;
+      sb = MatStrides{1, H, H * H};
+      return;
+    }
+    const int64_t ld = G * w + 16;
+    buf.resize(sz(H * ld));
+    for (int g = 0; g < G; ++g)
+      for (int64_t n = 0; n < w; ++n) {
+        const T* row = w_hh + (g * H + u.j0 + n) * H;
+        for (int64_t k = 0; k < H; ++k) buf[sz(k * ld + g * w + n)] = row[k];
+      }
+    b = buf.data();
+    sb = MatStrides{ld, 1, w};
+  }
+  // C[g] (B, w) at columns g*H + j0 of a row-`ldc` array  (+)=  h (B, H) @ slice of gate g.
+  void gates(T* C, int64_t ldc, const T* h, int64_t B, int64_t H, int G, Units u, T beta) const {
+    const int64_t w = u.j1 - u.j0;
+    gemm<T>(C + u.j0, MatStrides{ldc, 1, H}, h, MatStrides{H, 1, 0}, b, sb, GemmSize{G, B, w, H}, T(1), beta, 1);
+  }
 };
 
 }  // namespace
@@ -124,33 +212,45 @@ void rnn_forward(T* y, T* hn, T* cn, T* ws, const T* x, const T* w_ih, const T* 
   const T* bias_x = bias.data();
   const T* bias_h = gru ? bias.data() + GH : nullptr;
 
-  std::vector<uint8_t> act(sz(B));
   const Steps w{S, s.reverse};
-  for (int64_t kk = 0; kk < S; ++kk) {
-    const int64_t t = w.t(kk), tp = w.t(kk - 1);
-    const bool first = kk == 0;
-    const T* h_prev = first ? h_init : hs + tp * BH;
-    const uint8_t* a = active_rows(act, lengths, t, B);
-    T* yt = y + t * B * s.ldy;
-    if (lstm) {
-      T* g = gates + t * B * GH;
-      if (!first || h0) mm<T>(g, GH, h_prev, H, false, w_hh, H, true, B, GH, H, T(1));
-      const T* c_prev = first ? c_init : cs + tp * BH;
-      over_rows(B, H, a, [&](Rows r) {
-        k.lstm_fwd(g, cs + t * BH, hs + t * BH, yt, s.ldy, bias_x, c_prev, h_prev, r);
+  const int G = rnn_gates(s.mode);
+  run_team(walk_threads(B, H, GH), [&](int tid, int nt, auto& guard, auto& sync) {
+    const Units u = units_of(tid, nt, H);
+    const bool mine = u.j1 > u.j0;
+    WeightSlice<T> wt;
+    std::vector<uint8_t> act(sz(B));
+    if (mine) guard([&] { wt.make(w_hh, H, G, u, S >= 4); });
+    const Rows all{0, B, H, nullptr, u.j0, u.j1};
+    for (int64_t kk = 0; kk < S; ++kk) {
+      const int64_t t = w.t(kk), tp = w.t(kk - 1);
+      const bool first = kk == 0;
+      const T* h_prev = first ? h_init : hs + tp * BH;
+      T* yt = y + t * B * s.ldy;
+      if (mine) guard([&] {
+        Rows r = all;
+        r.active = active_rows(act, lengths, t, B);
+        if (lstm) {
+          T* g = gates + t * B * GH;
+          if (!first || h0) wt.gates(g, GH, h_prev, B, H, G, u, T(1));
+          const T* c_prev = first ? c_init : cs + tp * BH;
+          k.lstm_fwd(g, cs + t * BH, hs + t * BH, yt, s.ldy, bias_x, c_prev, h_prev, r);
+        } else if (gru) {
+          if (!first || h0) {
+            wt.gates(step, GH, h_prev, B, H, G, u, T(0));
+          } else {
+            for (int64_t b = 0; b < B; ++b)
+              for (int gi = 0; gi < G; ++gi) std::fill_n(step + b * GH + gi * H + u.j0, u.j1 - u.j0, T(0));
+          }
+          k.gru_fwd(gates + t * B * GH, hsave + t * BH, hs + t * BH, yt, s.ldy, bias_x, bias_h, step, h_prev, r);
+        } else {
+          T* h = hs + t * BH;
+          if (!first || h0) wt.gates(h, H, h_prev, B, H, G, u, T(1));
+          k.rnn_fwd(h, yt, s.ldy, bias_x, h_prev, relu, r);
+        }
       });
-    } else if (gru) {
-      if (!first || h0) mm<T>(step, GH, h_prev, H, false, w_hh, H, true, B, GH, H, T(0));
-      else std::fill(step, step + B * GH, T(0));
-      over_rows(B, H, a, [&](Rows r) {
-        k.gru_fwd(gates + t * B * GH, hsave + t * BH, hs + t * BH, yt, s.ldy, bias_x, bias_h, step, h_prev, r);
-      });
-    } else {
-      T* h = hs + t * BH;
-      if (!first || h0) mm<T>(h, H, h_prev, H, false, w_hh, H, true, B, H, H, T(1));
-      over_rows(B, H, a, [&](Rows r) { k.rnn_fwd(h, yt, s.ldy, bias_x, h_prev, relu, r); });
+      sync();  // the whole new state is written before any thread's next GEMM reads it
     }
-  }
+  });
   const int64_t last = w.t(S - 1);
   std::copy(hs + last * BH, hs + (last + 1) * BH, hn);
   if (lstm) std::copy(cs + last * BH, cs + (last + 1) * BH, cn);
@@ -195,34 +295,50 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh0, T* dc0,
   dhn ? (void)std::copy(dhn, dhn + BH, dh) : std::fill(dh, dh + BH, T(0));
   if (lstm) dcn ? (void)std::copy(dcn, dcn + BH, dc) : std::fill(dc, dc + BH, T(0));
 
-  std::vector<uint8_t> act(sz(B));
   const Steps w{S, s.reverse};
-  for (int64_t kk = S - 1; kk >= 0; --kk) {
-    const int64_t t = w.t(kk), tp = w.t(kk - 1);
-    const bool first = kk == 0;
-    const T* h_prev = first ? h_init : hs + tp * BH;
-    const uint8_t* a = active_rows(act, lengths, t, B);
-    const T* dyt = dy ? dy + t * B * s.ldy : nullptr;
-    T* dgt = dg + t * B * GH;
-    T* dght = dgh + t * B * GH;
-    if (lstm) {
-      const T* c_prev = first ? c_init : cs + tp * BH;
-      over_rows(B, H, a, [&](Rows r) {
-        k.lstm_bwd(dgt, dh_next, dc_next, dh, dc, dyt, s.ldy, gates + t * B * GH, cs + t * BH, c_prev, r);
+  run_team(walk_threads(B, H, GH), [&](int tid, int nt, auto& guard, auto& sync) {
+    const Units u = units_of(tid, nt, H);
+    const bool mine = u.j1 > u.j0;
+    const int64_t nw = u.j1 - u.j0;
+    std::vector<uint8_t> act(sz(B));
+    const Rows all{0, B, H, nullptr, u.j0, u.j1};
+    T *dh_a = dh, *dh_b = dh_next, *dc_a = dc, *dc_b = dc_next;  // this thread's view of the ping-pong
+    for (int64_t kk = S - 1; kk >= 0; --kk) {
+      const int64_t t = w.t(kk), tp = w.t(kk - 1);
+      const bool first = kk == 0;
+      const T* h_prev = first ? h_init : hs + tp * BH;
+      const T* dyt = dy ? dy + t * B * s.ldy : nullptr;
+      T* dgt = dg + t * B * GH;
+      T* dght = dgh + t * B * GH;
+      if (mine) guard([&] {
+        Rows r = all;
+        r.active = active_rows(act, lengths, t, B);
+        if (lstm) {
+          const T* c_prev = first ? c_init : cs + tp * BH;
+          k.lstm_bwd(dgt, dh_b, dc_b, dh_a, dc_a, dyt, s.ldy, gates + t * B * GH, cs + t * BH, c_prev, r);
+        } else if (gru) {
+          k.gru_bwd(dgt, dght, dh_b, dh_a, dyt, s.ldy, gates + t * B * GH, hsave + t * BH, h_prev, r);
+        } else {
+          k.rnn_bwd(dgt, dh_b, dh_a, dyt, s.ldy, hs + t * BH, relu, r);
+        }
       });
-      std::swap(dc, dc_next);
-    } else if (gru) {
-      over_rows(B, H, a, [&](Rows r) {
-        k.gru_bwd(dgt, dght, dh_next, dh, dyt, s.ldy, gates + t * B * GH, hsave + t * BH, h_prev, r);
+      sync();  // every unit's gate gradients of this step are written before the GEMM reads them
+      // Own columns of dh_prev += dgates_h (B, GH) W_hh[:, own]; the next cell pass reads only
+      // those, so no second barrier is needed.
+      if (mine && (!first || dh0)) guard([&] {
+        gemm<T>(dh_b + u.j0, MatStrides{H, 1, 0}, dght, MatStrides{GH, 1, 0}, w_hh + u.j0, MatStrides{H, 1, 0},
+                GemmSize{1, B, nw, GH}, T(1), T(1), 1);
       });
-    } else {
-      over_rows(B, H, a, [&](Rows r) { k.rnn_bwd(dgt, dh_next, dh, dyt, s.ldy, hs + t * BH, relu, r); });
+      std::swap(dh_a, dh_b);
+      if (lstm) std::swap(dc_a, dc_b);
     }
-    if (!first || dh0) mm<T>(dh_next, H, dght, GH, false, w_hh, H, false, B, H, GH, T(1));
-    std::swap(dh, dh_next);
-  }
-  if (dh0) std::copy(dh, dh + BH, dh0);
-  if (dc0) std::copy(dc, dc + BH, dc0);
+    if (mine) guard([&] {
+      for (int64_t b = 0; b < B; ++b) {
+        if (dh0) std::copy(dh_a + b * H + u.j0, dh_a + b * H + u.j1, dh0 + b * H + u.j0);
+        if (dc0) std::copy(dc_a + b * H + u.j0, dc_a + b * H + u.j1, dc0 + b * H + u.j0);
+      }
+    });
+  });
 
   const int64_t SB = S * B;
   mm<T>(dx, I, dg, GH, false, w_ih, I, false, SB, I, GH, accumulate_dx ? T(1) : T(0));

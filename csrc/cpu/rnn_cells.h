@@ -16,11 +16,13 @@
 
 namespace nerve {
 
-// Rows [b0, b1) of one step. `active` (B,) is null when every row is active; an inactive row
-// carries its state and writes zeros to y (and to its gate gradients in backward).
+// Rows [b0, b1) and hidden units [j0, j1) of one step (a thread's share: the gate columns of a
+// unit are g*H + j). `active` (B,) is null when every row is active; an inactive row carries its
+// state and writes zeros to y (and to its gate gradients in backward).
 struct Rows {
   int64_t b0, b1, H;
   const uint8_t* active;
+  int64_t j0, j1;
   bool on(int64_t b) const { return !active || active[b]; }
 };
 
@@ -48,8 +50,13 @@ template <class T>
 inline T act_relu(T x) { return x < T(0) ? T(0) : x; }  // NaN passes through, as in torch
 
 template <class T>
-inline void carry(T* dst, const T* src, int64_t H) {
-  std::memcpy(dst, src, sizeof(T) * size_t(H));
+inline void carry(T* dst, const T* src, int64_t n) {
+  std::memcpy(dst, src, sizeof(T) * size_t(n));
+}
+
+template <class T>
+inline void zero(T* dst, int64_t n) {
+  std::fill(dst, dst + n, T(0));
 }
 
 // ---- LSTM ---------------------------------------------------------------------------------------
@@ -57,25 +64,25 @@ inline void carry(T* dst, const T* src, int64_t H) {
 // gates (B,4H): pre-activations less the bias (4H) in, i f g o out; c, h (B,H) out; y (B,ldy) out.
 template <class T>
 void lstm_fwd_rows(T* gates, T* c, T* h, T* y, int64_t ldy, const T* bias, const T* c_prev, const T* h_prev, Rows r) {
-  const int64_t H = r.H;
+  const int64_t H = r.H, j0 = r.j0, n = r.j1 - r.j0;
   for (int64_t b = r.b0; b < r.b1; ++b) {
-    T* cb = c + b * H;
-    T* hb = h + b * H;
-    T* yb = y + b * ldy;
+    T* cb = c + b * H + j0;
+    T* hb = h + b * H + j0;
+    T* yb = y + b * ldy + j0;
     if (!r.on(b)) {
-      carry(cb, c_prev + b * H, H);
-      carry(hb, h_prev + b * H, H);
-      std::fill(yb, yb + H, T(0));
+      carry(cb, c_prev + b * H + j0, n);
+      carry(hb, h_prev + b * H + j0, n);
+      zero(yb, n);
       continue;
     }
-    T* gi = gates + b * 4 * H;
+    T* gi = gates + b * 4 * H + j0;
     T* gf = gi + H;
     T* gg = gf + H;
     T* go = gg + H;
-    const T* cp = c_prev + b * H;
-    const T *bi = bias, *bf = bias + H, *bg = bias + 2 * H, *bo = bias + 3 * H;
+    const T* cp = c_prev + b * H + j0;
+    const T *bi = bias + j0, *bf = bi + H, *bg = bi + 2 * H, *bo = bi + 3 * H;
     NERVE_IVDEP
-    for (int64_t j = 0; j < H; ++j) {
+    for (int64_t j = 0; j < n; ++j) {
       const T i = act_sigmoid(gi[j] + bi[j]), f = act_sigmoid(gf[j] + bf[j]);
       const T g = act_tanh(gg[j] + bg[j]), o = act_sigmoid(go[j] + bo[j]);
       const T cn = f * cp[j] + i * g;
@@ -91,31 +98,31 @@ void lstm_fwd_rows(T* gates, T* c, T* h, T* y, int64_t ldy, const T* bias, const
 template <class T>
 void lstm_bwd_rows(T* dgates, T* dh_out, T* dc_out, const T* dh, const T* dc, const T* dy, int64_t ldy,
                    const T* gates, const T* c, const T* c_prev, Rows r) {
-  const int64_t H = r.H;
+  const int64_t H = r.H, j0 = r.j0, n = r.j1 - r.j0;
   for (int64_t b = r.b0; b < r.b1; ++b) {
-    T* dgi = dgates + b * 4 * H;
-    T* dho = dh_out + b * H;
-    T* dco = dc_out + b * H;
-    const T* dhb = dh + b * H;
-    const T* dcb = dc + b * H;
+    T* dgi = dgates + b * 4 * H + j0;
+    T* dho = dh_out + b * H + j0;
+    T* dco = dc_out + b * H + j0;
+    const T* dhb = dh + b * H + j0;
+    const T* dcb = dc + b * H + j0;
     if (!r.on(b)) {
-      std::fill(dgi, dgi + 4 * H, T(0));
-      carry(dho, dhb, H);
-      carry(dco, dcb, H);
+      for (int g = 0; g < 4; ++g) zero(dgi + g * H, n);
+      carry(dho, dhb, n);
+      carry(dco, dcb, n);
       continue;
     }
     T* dgf = dgi + H;
     T* dgg = dgf + H;
     T* dgo = dgg + H;
-    const T* gi = gates + b * 4 * H;
+    const T* gi = gates + b * 4 * H + j0;
     const T* gf = gi + H;
     const T* gg = gf + H;
     const T* go = gg + H;
-    const T* cb = c + b * H;
-    const T* cp = c_prev + b * H;
-    const T* dyb = dy ? dy + b * ldy : nullptr;
+    const T* cb = c + b * H + j0;
+    const T* cp = c_prev + b * H + j0;
+    const T* dyb = dy ? dy + b * ldy + j0 : nullptr;
     NERVE_IVDEP
-    for (int64_t j = 0; j < H; ++j) {
+    for (int64_t j = 0; j < n; ++j) {
       const T i = gi[j], f = gf[j], g = gg[j], o = go[j];
       const T tc = act_tanh(cb[j]);
       const T dht = dyb ? dhb[j] + dyb[j] : dhb[j];
@@ -137,26 +144,26 @@ void lstm_bwd_rows(T* dgates, T* dh_out, T* dc_out, const T* dh, const T* dc, co
 template <class T>
 void gru_fwd_rows(T* gates, T* hn_save, T* h, T* y, int64_t ldy, const T* b_ih, const T* b_hh, const T* hproj,
                   const T* h_prev, Rows r) {
-  const int64_t H = r.H;
+  const int64_t H = r.H, j0 = r.j0, n = r.j1 - r.j0;
   for (int64_t b = r.b0; b < r.b1; ++b) {
-    T* hb = h + b * H;
-    T* yb = y + b * ldy;
-    const T* hp = h_prev + b * H;
+    T* hb = h + b * H + j0;
+    T* yb = y + b * ldy + j0;
+    const T* hp = h_prev + b * H + j0;
     if (!r.on(b)) {
-      carry(hb, hp, H);
-      std::fill(yb, yb + H, T(0));
+      carry(hb, hp, n);
+      zero(yb, n);
       continue;
     }
-    T* gr = gates + b * 3 * H;
+    T* gr = gates + b * 3 * H + j0;
     T* gz = gr + H;
     T* gn = gz + H;
-    const T* pr = hproj + b * 3 * H;
+    const T* pr = hproj + b * 3 * H + j0;
     const T* pz = pr + H;
     const T* pn = pz + H;
-    T* hs = hn_save + b * H;
-    const T *xr = b_ih, *xz = b_ih + H, *xn = b_ih + 2 * H, *hr = b_hh, *hz = b_hh + H, *hnb = b_hh + 2 * H;
+    T* hs = hn_save + b * H + j0;
+    const T *xr = b_ih + j0, *xz = xr + H, *xn = xr + 2 * H, *hr = b_hh + j0, *hz = hr + H, *hnb = hr + 2 * H;
     NERVE_IVDEP
-    for (int64_t j = 0; j < H; ++j) {
+    for (int64_t j = 0; j < n; ++j) {
       const T rr = act_sigmoid(gr[j] + xr[j] + pr[j] + hr[j]), z = act_sigmoid(gz[j] + xz[j] + pz[j] + hz[j]);
       const T hnv = pn[j] + hnb[j];
       const T n = act_tanh(gn[j] + xn[j] + rr * hnv);
@@ -172,30 +179,29 @@ void gru_fwd_rows(T* gates, T* hn_save, T* h, T* y, int64_t ldy, const T* b_ih, 
 template <class T>
 void gru_bwd_rows(T* dgx, T* dgh, T* dh_out, const T* dh, const T* dy, int64_t ldy, const T* gates, const T* hn_save,
                   const T* h_prev, Rows r) {
-  const int64_t H = r.H;
+  const int64_t H = r.H, j0 = r.j0, n = r.j1 - r.j0;
   for (int64_t b = r.b0; b < r.b1; ++b) {
-    T* dxr = dgx + b * 3 * H;
-    T* dhr = dgh + b * 3 * H;
-    T* dho = dh_out + b * H;
-    const T* dhb = dh + b * H;
+    T* dxr = dgx + b * 3 * H + j0;
+    T* dhr = dgh + b * 3 * H + j0;
+    T* dho = dh_out + b * H + j0;
+    const T* dhb = dh + b * H + j0;
     if (!r.on(b)) {
-      std::fill(dxr, dxr + 3 * H, T(0));
-      std::fill(dhr, dhr + 3 * H, T(0));
-      carry(dho, dhb, H);
+      for (int g = 0; g < 3; ++g) zero(dxr + g * H, n), zero(dhr + g * H, n);
+      carry(dho, dhb, n);
       continue;
     }
     T* dxz = dxr + H;
     T* dxn = dxz + H;
     T* dhz = dhr + H;
     T* dhn = dhz + H;
-    const T* gr = gates + b * 3 * H;
+    const T* gr = gates + b * 3 * H + j0;
     const T* gz = gr + H;
     const T* gn = gz + H;
-    const T* hs = hn_save + b * H;
-    const T* hp = h_prev + b * H;
-    const T* dyb = dy ? dy + b * ldy : nullptr;
+    const T* hs = hn_save + b * H + j0;
+    const T* hp = h_prev + b * H + j0;
+    const T* dyb = dy ? dy + b * ldy + j0 : nullptr;
     NERVE_IVDEP
-    for (int64_t j = 0; j < H; ++j) {
+    for (int64_t j = 0; j < n; ++j) {
       const T rr = gr[j], z = gz[j], n = gn[j];
       const T dht = dyb ? dhb[j] + dyb[j] : dhb[j];
       const T dnp = dht * (T(1) - z) * (T(1) - n * n);
@@ -213,41 +219,42 @@ void gru_bwd_rows(T* dgx, T* dgh, T* dh_out, const T* dh, const T* dy, int64_t l
 // h (B,H): pre-activations less the bias (H) in, the new state out (inactive rows: h_prev).
 template <class T>
 void rnn_fwd_rows(T* h, T* y, int64_t ldy, const T* bias, const T* h_prev, bool relu, Rows r) {
-  const int64_t H = r.H;
+  const int64_t H = r.H, j0 = r.j0, n = r.j1 - r.j0;
   for (int64_t b = r.b0; b < r.b1; ++b) {
-    T* hb = h + b * H;
-    T* yb = y + b * ldy;
+    T* hb = h + b * H + j0;
+    T* yb = y + b * ldy + j0;
+    const T* bb = bias + j0;
     if (!r.on(b)) {
-      carry(hb, h_prev + b * H, H);
-      std::fill(yb, yb + H, T(0));
+      carry(hb, h_prev + b * H + j0, n);
+      zero(yb, n);
       continue;
     }
     if (relu) {
       NERVE_IVDEP
-      for (int64_t j = 0; j < H; ++j) hb[j] = yb[j] = act_relu(hb[j] + bias[j]);
+      for (int64_t j = 0; j < n; ++j) hb[j] = yb[j] = act_relu(hb[j] + bb[j]);
     } else {
       NERVE_IVDEP
-      for (int64_t j = 0; j < H; ++j) hb[j] = yb[j] = act_tanh(hb[j] + bias[j]);
+      for (int64_t j = 0; j < n; ++j) hb[j] = yb[j] = act_tanh(hb[j] + bb[j]);
     }
   }
 }
 
 template <class T>
 void rnn_bwd_rows(T* dgates, T* dh_out, const T* dh, const T* dy, int64_t ldy, const T* h, bool relu, Rows r) {
-  const int64_t H = r.H;
+  const int64_t H = r.H, j0 = r.j0, n = r.j1 - r.j0;
   for (int64_t b = r.b0; b < r.b1; ++b) {
-    T* dg = dgates + b * H;
-    T* dho = dh_out + b * H;
-    const T* dhb = dh + b * H;
+    T* dg = dgates + b * H + j0;
+    T* dho = dh_out + b * H + j0;
+    const T* dhb = dh + b * H + j0;
     if (!r.on(b)) {
-      std::fill(dg, dg + H, T(0));
-      carry(dho, dhb, H);
+      zero(dg, n);
+      carry(dho, dhb, n);
       continue;
     }
-    const T* hb = h + b * H;
-    const T* dyb = dy ? dy + b * ldy : nullptr;
+    const T* hb = h + b * H + j0;
+    const T* dyb = dy ? dy + b * ldy + j0 : nullptr;
     NERVE_IVDEP
-    for (int64_t j = 0; j < H; ++j) {
+    for (int64_t j = 0; j < n; ++j) {
       const T dht = dyb ? dhb[j] + dyb[j] : dhb[j];
       dg[j] = relu ? (hb[j] > T(0) ? dht : T(0)) : dht * (T(1) - hb[j] * hb[j]);
       dho[j] = T(0);

@@ -58,11 +58,12 @@ __device__ __forceinline__ float attn_keep(const AttnArgs& a, int64_t b, int64_t
   return attn_hash24(a.seed, ctr) >= a.drop_thr ? a.keep_scale : 0.f;
 }
 
-// rows [0, 32) x cols [0, n) of a row-major (rows_total, n) array starting at row r0 -> shared [32][n + 1].
-__device__ __forceinline__ void attn_stage(float* dst, const float* src, int64_t r0, int64_t rows_total, int n) {
+// rows [r0, r0 + 32) x cols [0, n) of rows `ld` apart -> shared [32][n + 1] (zeros past rows_total).
+__device__ __forceinline__ void attn_stage(float* dst, const float* src, int64_t ld, int64_t r0, int64_t rows_total,
+                                           int n) {
   for (int idx = threadIdx.x; idx < kAttnTile * n; idx += blockDim.x) {
     const int r = idx / n, e = idx % n;
-    dst[r * (n + 1) + e] = r0 + r < rows_total ? src[(r0 + r) * n + e] : 0.f;
+    dst[r * (n + 1) + e] = r0 + r < rows_total ? src[(r0 + r) * ld + e] : 0.f;
   }
 }
 
@@ -76,17 +77,18 @@ __global__ void attn_fwd_kernel(AttnArgs a) {
   const int64_t i = int64_t(blockIdx.x) * kAttnWarps + warp;
   const int64_t i_last = attn_min(L - 1, int64_t(blockIdx.x) * kAttnWarps + kAttnWarps - 1);
   const int64_t keys = a.causal ? attn_min(S, i_last + 1) : S;
+  const int64_t H = a.s.heads;
   for (int64_t b = blockIdx.y; b < a.s.B; b += gridDim.y) {
-    const float* kb = a.k + b * S * E;
-    const float* vb = a.v + b * S * Ev;
+    const float* kb = a.k + a.s.k.at(b, H, 0);
+    const float* vb = a.v + a.s.v.at(b, H, 0);
     __syncthreads();  // the previous batch entry is done with qs
-    for (int e = lane; e < E; e += 32) qs[warp * E + e] = i < L ? a.q[(b * L + i) * E + e] : 0.f;
+    for (int e = lane; e < E; e += 32) qs[warp * E + e] = i < L ? a.q[a.s.q.at(b, H, i) + e] : 0.f;
     float o[kAttnLanes] = {0.f, 0.f, 0.f, 0.f};
     float m = attn_neg_inf(), l = 0.f;
     for (int64_t j0 = 0; j0 < keys; j0 += kAttnTile) {
       __syncthreads();
-      attn_stage(ks, kb, j0, S, E);
-      attn_stage(vs, vb, j0, S, Ev);
+      attn_stage(ks, kb, a.s.k.row, j0, S, E);
+      attn_stage(vs, vb, a.s.v.row, j0, S, Ev);
       __syncthreads();
       const int64_t j = j0 + lane;
       float dot = 0.f;
@@ -117,7 +119,7 @@ __global__ void attn_fwd_kernel(AttnArgs a) {
       NERVE_UNROLL
       for (int u = 0; u < kAttnLanes; ++u) {
         const int e = lane + 32 * u;
-        if (e < Ev) a.o[(b * L + i) * Ev + e] = o[u] * inv;
+        if (e < Ev) a.o[a.s.o.at(b, H, i) + e] = o[u] * inv;
       }
       if (lane == 0) a.l[b * L + i] = l > 0.f ? m + logf(l) : attn_neg_inf();
     }
@@ -136,16 +138,17 @@ __global__ void attn_bwd_dq_kernel(AttnArgs a) {
   const int64_t i = int64_t(blockIdx.x) * kAttnWarps + warp;
   const int64_t i_last = attn_min(L - 1, int64_t(blockIdx.x) * kAttnWarps + kAttnWarps - 1);
   const int64_t keys = a.causal && !a.dmask ? attn_min(S, i_last + 1) : S;
+  const int64_t H = a.s.heads;
   for (int64_t b = blockIdx.y; b < a.s.B; b += gridDim.y) {
-    const float* kb = a.k + b * S * E;
-    const float* vb = a.v + b * S * Ev;
+    const float* kb = a.k + a.s.k.at(b, H, 0);
+    const float* vb = a.v + a.s.v.at(b, H, 0);
     __syncthreads();
     float d = 0.f;
-    for (int e = lane; e < E; e += 32) qs[warp * E + e] = i < L ? a.q[(b * L + i) * E + e] : 0.f;
+    for (int e = lane; e < E; e += 32) qs[warp * E + e] = i < L ? a.q[a.s.q.at(b, H, i) + e] : 0.f;
     for (int e = lane; e < Ev; e += 32) {
-      const float g = i < L ? a.dout[(b * L + i) * Ev + e] : 0.f;
+      const float g = i < L ? a.dout[a.s.o.at(b, H, i) + e] : 0.f;
       ds_row[warp * Ev + e] = g;
-      d += g * (i < L ? a.out[(b * L + i) * Ev + e] : 0.f);
+      d += g * (i < L ? a.out[a.s.o.at(b, H, i) + e] : 0.f);
     }
     d = warp_sum(d);
     if (i < L && lane == 0) a.delta[b * L + i] = d;
@@ -153,8 +156,8 @@ __global__ void attn_bwd_dq_kernel(AttnArgs a) {
     float dq[kAttnLanes] = {0.f, 0.f, 0.f, 0.f};
     for (int64_t j0 = 0; j0 < keys; j0 += kAttnTile) {
       __syncthreads();
-      attn_stage(ks, kb, j0, S, E);
-      attn_stage(vs, vb, j0, S, Ev);
+      attn_stage(ks, kb, a.s.k.row, j0, S, E);
+      attn_stage(vs, vb, a.s.v.row, j0, S, Ev);
       __syncthreads();
       const int64_t j = j0 + lane;
       float dot = 0.f, dp = 0.f;
@@ -177,7 +180,7 @@ __global__ void attn_bwd_dq_kernel(AttnArgs a) {
       NERVE_UNROLL
       for (int u = 0; u < kAttnLanes; ++u) {
         const int e = lane + 32 * u;
-        if (e < E) a.dq[(b * L + i) * E + e] = dq[u] * a.scale;
+        if (e < E) a.dq[a.s.q.at(b, H, i) + e] = dq[u] * a.scale;
       }
     }
   }
@@ -197,15 +200,16 @@ __global__ void attn_bwd_dkv_kernel(AttnArgs a) {
   const int64_t j = int64_t(blockIdx.x) * kAttnWarps + warp;
   const int64_t j_first = int64_t(blockIdx.x) * kAttnWarps;
   const int64_t start = a.causal ? j_first / kAttnTile * kAttnTile : 0;  // earlier queries see none of these keys
+  const int64_t H = a.s.heads;
   for (int64_t b = blockIdx.y; b < a.s.B; b += gridDim.y) {
     __syncthreads();
-    for (int e = lane; e < E; e += 32) kr[warp * E + e] = j < S ? a.k[(b * S + j) * E + e] : 0.f;
-    for (int e = lane; e < Ev; e += 32) vr[warp * Ev + e] = j < S ? a.v[(b * S + j) * Ev + e] : 0.f;
+    for (int e = lane; e < E; e += 32) kr[warp * E + e] = j < S ? a.k[a.s.k.at(b, H, j) + e] : 0.f;
+    for (int e = lane; e < Ev; e += 32) vr[warp * Ev + e] = j < S ? a.v[a.s.v.at(b, H, j) + e] : 0.f;
     float dk[kAttnLanes] = {0.f, 0.f, 0.f, 0.f}, dv[kAttnLanes] = {0.f, 0.f, 0.f, 0.f};
     for (int64_t i0 = start; i0 < L; i0 += kAttnTile) {
       __syncthreads();
-      attn_stage(qs, a.q + b * L * E, i0, L, E);
-      attn_stage(gs, a.dout + b * L * Ev, i0, L, Ev);
+      attn_stage(qs, a.q + a.s.q.at(b, H, 0), a.s.q.row, i0, L, E);
+      attn_stage(gs, a.dout + a.s.o.at(b, H, 0), a.s.o.row, i0, L, Ev);
       for (int r = threadIdx.x; r < kAttnTile; r += blockDim.x) {
         lse_s[r] = i0 + r < L ? a.lse[b * L + i0 + r] : attn_neg_inf();
         d_s[r] = i0 + r < L ? a.delta[b * L + i0 + r] : 0.f;
@@ -236,8 +240,8 @@ __global__ void attn_bwd_dkv_kernel(AttnArgs a) {
       NERVE_UNROLL
       for (int u = 0; u < kAttnLanes; ++u) {
         const int e = lane + 32 * u;
-        if (e < E) a.dk[(b * S + j) * E + e] = dk[u] * a.scale;
-        if (e < Ev) a.dv[(b * S + j) * Ev + e] = dv[u];
+        if (e < E) a.dk[a.s.k.at(b, H, j) + e] = dk[u] * a.scale;
+        if (e < Ev) a.dv[a.s.v.at(b, H, j) + e] = dv[u];
       }
     }
   }

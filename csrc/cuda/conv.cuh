@@ -536,6 +536,7 @@ void launch_tiled(ConvArgs<float> a, unsigned splits, cudaStream_t stream) {
 template <class T>
 void conv_launch(ConvPass pass, ConvArgs<T> a, ConvKernel kernel, int split_k, cudaStream_t stream, const char* op) {
   const ConvGeom& g = a.g;
+  if (g.N == 0) return;  // nothing to write (y, dx empty) or to add (dw += 0): launch no empty grid
   if (pass == ConvPass::forward) a.M = g.Kg, a.NC = g.N * g.OHW, a.KR = g.Cg * g.RS;
   else if (pass == ConvPass::input_grad) a.M = g.Cg, a.NC = g.N * g.HW, a.KR = g.Kg * g.RS;
   else a.M = g.Kg, a.NC = g.Cg * g.RS, a.KR = g.N * g.OHW;

@@ -47,6 +47,10 @@ SUBCOMMANDS = {
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["train", "shakespeare"]:  # the character-level language models (train_shakespeare.py)
+        from .train_shakespeare import main as train_shakespeare
+        return train_shakespeare(argv[2:])
     parser = argparse.ArgumentParser(prog="nerve", description="nerve: deep learning on hand-written kernels")
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, (help_, add_args, _) in SUBCOMMANDS.items():

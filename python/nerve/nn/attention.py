@@ -112,24 +112,11 @@ class MultiheadAttention(Module):
         for name, t, want in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
             if t.shape[-1] != want:
                 raise ValueError(f"[{op}] {name} has {t.shape[-1]} features (shape {tuple(t.shape)}), expected {want}")
-        batched = query.ndim == 3
-        if self.batch_first and batched:
-            if key is value:
-                if query is key:
-                    query = key = value = query.transpose(0, 1)
-                else:
-                    query, key = query.transpose(0, 1), key.transpose(0, 1)
-                    value = key
-            else:
-                query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
-        out, weights = _mha_forward(
+        return _mha_forward(
             query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias, self.bias_k, self.bias_v,
             self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias, self.training,
             key_padding_mask, need_weights, attn_mask, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight,
-            average_attn_weights, is_causal, op)
-        if self.batch_first and batched:
-            out = out.transpose(0, 1)
-        return out, weights
+            average_attn_weights, is_causal, op, batch_first=self.batch_first)
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, " \

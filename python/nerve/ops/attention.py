@@ -22,15 +22,15 @@ OP = "scaled_dot_product_attention"
 
 
 class _Attention(Function):
-    """forward(q (B,L,E), k (B,S,E), v (B,S,Ev), mask (N,heads,L,S) view or None, causal, scale, p, seed)."""
+    """forward(q (N,H,L,E), k (N,H,S,E), v (N,H,S,Ev), mask (N,H,L,S) view or None, causal, scale, p, seed)."""
 
     @staticmethod
     def forward(ctx, q, k, v, mask, causal, scale, p, seed):
         m = xp(q)
         q, k, v = m.ascontiguousarray(q), m.ascontiguousarray(k), m.ascontiguousarray(v)
-        B, L, _ = q.shape
-        out = m.empty((B, L, v.shape[2]), q.dtype)
-        lse = m.empty((B, L), q.dtype)
+        N, H, L, _ = q.shape
+        out = m.empty((N, H, L, v.shape[3]), q.dtype)
+        lse = m.empty((N, H, L), q.dtype)
         kernels(q).attention_forward(out, lse, q, k, v, mask, causal, scale, p, seed, op=OP)
         if ctx.needs_input_grad:
             ctx.save_for_backward(q, k, v, out, lse)
@@ -41,17 +41,85 @@ class _Attention(Function):
     def backward(ctx, g):
         q, k, v, out, lse = ctx.saved_tensors
         m = xp(q)
-        B, L, _ = q.shape
         mask = ctx.mask
         want_mask = len(ctx.needs_input_grad) > 3 and ctx.needs_input_grad[3]
         dq, dk, dv = m.empty_like(q), m.empty_like(k), m.empty_like(v)
-        dmask = m.empty((B, L, k.shape[1]), q.dtype) if want_mask else None
-        delta = m.empty((B, L), q.dtype)
+        dmask = m.empty(q.shape[:3] + (k.shape[2],), q.dtype) if want_mask else None
+        delta = m.empty(lse.shape, q.dtype)
         kernels(q).attention_backward(dq, dk, dv, dmask, delta, m.ascontiguousarray(g), q, k, v, out, lse, mask,
                                       *ctx.cfg, op=OP)
-        if dmask is not None:
-            dmask = dmask.reshape(mask.shape)
         return dq, dk, dv, dmask, None, None, None, None
+
+
+def _heads(m, x, c0, width, heads, batch_first):
+    """The (N, heads, L, width // heads) view of columns [c0, c0 + width) of a contiguous (N, L, C)
+    (batch_first) or (L, N, C) array: heads read in place, as the kernel's layouts allow."""
+    hd = width // heads
+    C, it = x.shape[2], x.itemsize
+    if batch_first:
+        N, L = x.shape[0], x.shape[1]
+        strides = (L * C, hd, C, 1)
+    else:
+        L, N = x.shape[0], x.shape[1]
+        strides = (C, hd, N * C, 1)
+    return m.lib.stride_tricks.as_strided(x[..., c0:c0 + width], (N, heads, L, hd), tuple(st * it for st in strides))
+
+
+class _HeadsAttention(Function):
+    """Attention over the heads of projected sequences, for MultiheadAttention without copies.
+
+    forward(q, k, v, mask, heads, batch_first, causal, scale, p, seed): q, k, v are (N, L, E) or
+    (L, N, E) projections, or, with k and v None, q is the packed (..., 3E) projection of
+    self-attention; mask is (N, heads, L, S) or None. Returns (N, L, E) or (L, N, E) in q's layout.
+    Backward writes the gradients of the projections through the same head views.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, heads, batch_first, causal, scale, p, seed):
+        m = xp(q)
+        packed = k is None
+        if packed:
+            P = m.ascontiguousarray(q)
+            E = P.shape[2] // 3
+            arrays, cols = (P,), ((P, 0), (P, E), (P, 2 * E))
+        else:
+            q, k, v = m.ascontiguousarray(q), m.ascontiguousarray(k), m.ascontiguousarray(v)
+            E = q.shape[2]
+            arrays, cols = (q, k, v), ((q, 0), (k, 0), (v, 0))
+        qh, kh, vh = (_heads(m, x, c0, E, heads, batch_first) for x, c0 in cols)
+        out = m.empty(cols[0][0].shape[:2] + (E,), cols[0][0].dtype)
+        oh = _heads(m, out, 0, E, heads, batch_first)
+        lse = m.empty(qh.shape[:3], out.dtype)
+        kernels(out).attention_forward(oh, lse, qh, kh, vh, mask, causal, scale, p, seed, op="MultiheadAttention")
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(*arrays, out, lse)
+            ctx.mask, ctx.cfg = mask, (causal, scale, p, seed)
+            ctx.layout = (packed, E, heads, batch_first)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        packed, E, heads, bf = ctx.layout
+        *arrays, out, lse = ctx.saved_tensors
+        m = xp(out)
+        grads = [m.empty_like(a) for a in arrays]
+        if packed:
+            cols = ((arrays[0], grads[0], 0), (arrays[0], grads[0], E), (arrays[0], grads[0], 2 * E))
+        else:
+            cols = tuple((a, d, 0) for a, d in zip(arrays, grads))
+        views = [(_heads(m, a, c0, E, heads, bf), _heads(m, d, c0, E, heads, bf)) for a, d, c0 in cols]
+        (qh, dq), (kh, dk), (vh, dv) = views
+        oh = _heads(m, out, 0, E, heads, bf)
+        gh = _heads(m, m.ascontiguousarray(g), 0, E, heads, bf)
+        mask = ctx.mask
+        want_mask = len(ctx.needs_input_grad) > 3 and ctx.needs_input_grad[3]
+        dmask = m.empty(qh.shape[:3] + (kh.shape[2],), out.dtype) if want_mask else None
+        delta = m.empty(lse.shape, out.dtype)
+        kernels(out).attention_backward(dq, dk, dv, dmask, delta, gh, qh, kh, vh, oh, lse, mask, *ctx.cfg,
+                                        op="MultiheadAttention")
+        if packed:
+            return grads[0], None, None, dmask, None, None, None, None, None, None
+        return grads[0], grads[1], grads[2], dmask, None, None, None, None, None, None
 
 
 def _fold_mask(mask, lead, L, S, q):
@@ -131,19 +199,20 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     except ValueError:
         raise ValueError(f"[{OP}] query, key and value batch dimensions do not broadcast: {tuple(query.shape)}, "
                          f"{tuple(key.shape)}, {tuple(value.shape)}") from None
-    B = int(np.prod(lead)) if lead else 1
+    heads = lead[-1] if lead else 1
+    N = int(np.prod(lead[:-1])) if len(lead) > 1 else 1
 
     def fold(t, rows, feats):
         if tuple(t.shape[:-2]) != lead:
             t = t.expand(*lead, rows, feats)
-        return t.reshape(B, rows, feats)
+        return t.reshape(N, heads, rows, feats)
 
-    q3, k3, v3 = fold(query, L, E), fold(key, S, E), fold(value, S, Ev)
+    q4, k4, v4 = fold(query, L, E), fold(key, S, E), fold(value, S, Ev)
     mask = None if attn_mask is None else _fold_mask(attn_mask, lead, L, S, query)
     sc = 1.0 / math.sqrt(E) if scale is None else float(scale)
     p = float(dropout_p)
     seed = kernel_seed() if p > 0 else 0
-    out = _Attention.apply(q3, k3, v3, mask, bool(is_causal), sc, p, seed)
+    out = _Attention.apply(q4, k4, v4, mask, bool(is_causal), sc, p, seed)
     return out.reshape(*lead, L, Ev)
 
 
@@ -178,30 +247,37 @@ def _pad_last(t, n=1):
 
 def _mha_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn,
                  dropout_p, out_proj_weight, out_proj_bias, training, key_padding_mask, need_weights, attn_mask,
-                 q_proj_weight, k_proj_weight, v_proj_weight, average_attn_weights, is_causal, op):
+                 q_proj_weight, k_proj_weight, v_proj_weight, average_attn_weights, is_causal, op, batch_first=False):
+    """torch's multi_head_attention_forward on (L, N, E) inputs, or (N, L, E) with batch_first (the
+    kernel path then works in that layout: no transposes), or unbatched (L, E)."""
     from .. import creation
     from .dropout import dropout
     from .linear import linear
     from .softmax import softmax
 
-    batched = query.ndim == 3
     if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
         raise ValueError(f"[{op}] query, key and value must all be 3-D (batched) or 2-D (unbatched), got shapes "
                          f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+    batched = query.ndim == 3
+    bf = batch_first and batched
+    sd, bd = (1, 0) if bf else (0, 1)  # sequence and batch dimensions
+    self_attn = key is query and value is key
     if not batched:
-        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        query = query.unsqueeze(1)
+        key = query if self_attn else key.unsqueeze(1)
+        value = key if value is not None and self_attn else value.unsqueeze(1)
         if key_padding_mask is not None:
             if key_padding_mask.ndim != 1:
                 raise ValueError(f"[{op}] for unbatched (2-D) query, key_padding_mask must be 1-D, got shape "
                                  f"{tuple(key_padding_mask.shape)}")
             key_padding_mask = key_padding_mask.unsqueeze(0)
-    L, N, E = query.shape
-    S = key.shape[0]
-    if key.shape[1] != N or value.shape[1] != N:
+    L, N, E = query.shape[sd], query.shape[bd], query.shape[2]
+    S = key.shape[sd]
+    if key.shape[bd] != N or value.shape[bd] != N:
         raise ValueError(f"[{op}] query, key and value must have the same batch size, got {tuple(query.shape)}, "
                          f"{tuple(key.shape)}, {tuple(value.shape)}")
-    if value.shape[0] != S:
-        raise ValueError(f"[{op}] key and value must have the same sequence length, got {S} and {value.shape[0]}")
+    if value.shape[sd] != S:
+        raise ValueError(f"[{op}] key and value must have the same sequence length, got {S} and {value.shape[sd]}")
     head_dim = E // num_heads
     if head_dim * num_heads != E:
         raise ValueError(f"[{op}] embed_dim {E} not divisible by num_heads {num_heads}")
@@ -218,13 +294,27 @@ def _mha_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias, bia
         attn_mask = _canonical_mask(attn_mask, "attn_mask", query.dtype, op)
         if key_padding_mask is not None:
             is_causal = False
+    if attn_mask is not None:
+        if attn_mask.ndim == 2:
+            if tuple(attn_mask.shape) != (L, S):
+                raise RuntimeError(f"[{op}] The shape of the 2D attn_mask is {tuple(attn_mask.shape)}, but should be "
+                                   f"{(L, S)}.")
+            attn_mask = attn_mask.unsqueeze(0)
+        elif attn_mask.ndim == 3:
+            if tuple(attn_mask.shape) != (N * num_heads, L, S):
+                raise RuntimeError(f"[{op}] The shape of the 3D attn_mask is {tuple(attn_mask.shape)}, but should be "
+                                   f"{(N * num_heads, L, S)}.")
+        else:
+            raise RuntimeError(f"[{op}] attn_mask's dimension {attn_mask.ndim} is not supported")
 
     # input projections: one GEMM for self-attention, as torch's _in_projection_packed
+    packed = None
     if in_proj_weight is not None:
         if in_proj_weight.shape[1] != E:
             raise ValueError(f"[{op}] query has {E} features, in_proj_weight expects {in_proj_weight.shape[1]}")
-        if key is query and value is key:
-            q, k, v = linear(query, in_proj_weight, in_proj_bias).chunk(3, -1)
+        if self_attn:
+            packed = linear(query, in_proj_weight, in_proj_bias)
+            q, k, v = packed.chunk(3, -1)
         else:
             w_q, w_kv = in_proj_weight[:E], in_proj_weight[E:]
             b_q = b_kv = None
@@ -245,46 +335,37 @@ def _mha_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias, bia
                 raise ValueError(f"[{op}] {name} has {x.shape[-1]} features, expected {w.shape[1]}")
         q, k, v = linear(query, q_proj_weight, b_q), linear(key, k_proj_weight, b_k), linear(value, v_proj_weight, b_v)
 
-    if attn_mask is not None:
-        if attn_mask.ndim == 2:
-            if tuple(attn_mask.shape) != (L, S):
-                raise RuntimeError(f"[{op}] The shape of the 2D attn_mask is {tuple(attn_mask.shape)}, but should be "
-                                   f"{(L, S)}.")
-            attn_mask = attn_mask.unsqueeze(0)
-        elif attn_mask.ndim == 3:
-            if tuple(attn_mask.shape) != (N * num_heads, L, S):
-                raise RuntimeError(f"[{op}] The shape of the 3D attn_mask is {tuple(attn_mask.shape)}, but should be "
-                                   f"{(N * num_heads, L, S)}.")
-        else:
-            raise RuntimeError(f"[{op}] attn_mask's dimension {attn_mask.ndim} is not supported")
-
+    # extra key / value positions, appended along the sequence
     if bias_k is not None and bias_v is not None:
-        k = creation.cat([k, bias_k.expand(1, N, E)], 0)
-        v = creation.cat([v, bias_v.expand(1, N, E)], 0)
+        shape = (N, 1, E) if bf else (1, N, E)
+        k = creation.cat([k, bias_k.reshape(1, 1, E).expand(*shape)], sd)
+        v = creation.cat([v, bias_v.reshape(1, 1, E).expand(*shape)], sd)
         attn_mask = None if attn_mask is None else _pad_last(attn_mask)
         key_padding_mask = None if key_padding_mask is None else _pad_last(key_padding_mask)
+        packed = None
     elif bias_k is not None or bias_v is not None:
         raise ValueError(f"[{op}] bias_k and bias_v must both be given or both be None")
-
-    # (L, N, E) -> (N * heads, L, head_dim), torch's head layout
-    q = q.reshape(L, N * num_heads, head_dim).transpose(0, 1)
-    k = k.reshape(k.shape[0], N * num_heads, head_dim).transpose(0, 1)
-    v = v.reshape(v.shape[0], N * num_heads, head_dim).transpose(0, 1)
     if add_zero_attn:
-        k = creation.cat([k, k.new_zeros(N * num_heads, 1, head_dim)], 1)
-        v = creation.cat([v, v.new_zeros(N * num_heads, 1, head_dim)], 1)
+        zeros = k.new_zeros(*((N, 1, E) if bf else (1, N, E)))
+        k, v = creation.cat([k, zeros], sd), creation.cat([v, zeros], sd)
         attn_mask = None if attn_mask is None else _pad_last(attn_mask)
         key_padding_mask = None if key_padding_mask is None else _pad_last(key_padding_mask)
-    S = k.shape[1]
+        packed = None
+    S = k.shape[sd]
     if key_padding_mask is not None:
         kpm = key_padding_mask.reshape(N, 1, 1, S).expand(N, num_heads, 1, S).reshape(N * num_heads, 1, S)
         attn_mask = kpm if attn_mask is None else attn_mask + kpm
     if not training:
         dropout_p = 0.0
 
-    if need_weights:
+    if need_weights:  # the weights are returned: computed explicitly, in torch's (N * heads, L, S) layout
+        if bf:
+            q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
         if is_causal and attn_mask is None:
             raise RuntimeError(f"[{op}] is_causal needs attn_mask when need_weights=True")
+        q = q.reshape(L, N * num_heads, head_dim).transpose(0, 1)
+        k = k.reshape(S, N * num_heads, head_dim).transpose(0, 1)
+        v = v.reshape(S, N * num_heads, head_dim).transpose(0, 1)
         scores = (q * math.sqrt(1.0 / head_dim)) @ k.transpose(1, 2)
         if attn_mask is not None:
             scores = scores + attn_mask
@@ -294,6 +375,8 @@ def _mha_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias, bia
         out = weights @ v                                               # (N * heads, L, head_dim)
         out = out.transpose(0, 1).reshape(L * N, E)
         out = linear(out, out_proj_weight, out_proj_bias).reshape(L, N, E)
+        if bf:
+            out = out.transpose(0, 1)
         weights = weights.reshape(N, num_heads, L, S)
         if average_attn_weights:
             weights = weights.mean(1)
@@ -301,17 +384,30 @@ def _mha_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias, bia
             out, weights = out.squeeze(1), weights.squeeze(0)
         return out, weights
 
+    # the fused kernel reads every head in place from the projections and writes (L or N, ., E)
+    mask = None
     if attn_mask is not None:
-        attn_mask = attn_mask.unsqueeze(0) if attn_mask.shape[0] == 1 else attn_mask.reshape(N, num_heads, -1, S)
-    q = q.reshape(N, num_heads, L, head_dim)
-    k = k.reshape(N, num_heads, S, head_dim)
-    v = v.reshape(N, num_heads, S, head_dim)
-    out = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)  # (N, heads, L, head_dim)
-    out = out.permute(2, 0, 1, 3).reshape(L * N, E)
-    out = linear(out, out_proj_weight, out_proj_bias).reshape(L, N, E)
+        mask = attn_mask.unsqueeze(0) if attn_mask.shape[0] == 1 else attn_mask.reshape(N, num_heads, -1, S)
+        mask = _mask_view(mask, N, num_heads, L, S)
+    seed = kernel_seed() if dropout_p > 0 else 0
+    args = (mask, num_heads, bf, bool(is_causal), 1.0 / math.sqrt(head_dim), float(dropout_p), seed)
+    if packed is not None:
+        out = _HeadsAttention.apply(packed, None, None, *args)
+    else:
+        out = _HeadsAttention.apply(q, k, v, *args)
+    out = linear(out, out_proj_weight, out_proj_bias)
     if not batched:
         out = out.squeeze(1)
     return out, None
+
+
+def _mask_view(mask, N, H, L, S):
+    """A (N, H, L, S) broadcast view of a float mask Tensor of shape (N or 1, H or 1, L or 1, S);
+    a mask that requires grad is expanded through autograd."""
+    if mask.requires_grad:
+        return mask.expand(N, H, L, S)
+    m = xp(mask._data)
+    return m.broadcast_to(mask._data, (N, H, L, S))
 
 
 def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias,

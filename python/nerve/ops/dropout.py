@@ -27,13 +27,13 @@ def _check_p(p, op: str) -> float:
 
 
 class Dropout(Function):
-    """y = x * keep / (1 - p) for 0 < p < 1; `into` is an array to write y into (in-place dropout)."""
+    """y = x * keep / (1 - p) for 0 < p < 1, keep drawn from `seed`."""
 
     @staticmethod
-    def forward(ctx, x, p, seed, into=None):
+    def forward(ctx, x, p, seed):
         m = xp(x)
         x = m.ascontiguousarray(x)
-        y = into if into is not None else m.empty_like(x)
+        y = m.empty_like(x)
         need = bool(ctx.needs_input_grad and ctx.needs_input_grad[0])
         mask = m.empty(_mask_bytes(x.size), m.uint8) if need else None
         kernels(x).dropout_forward(y, mask, x, p, seed, 0)
@@ -46,7 +46,7 @@ class Dropout(Function):
         g = m.ascontiguousarray(g)
         dx = m.empty_like(g)
         kernels(g).dropout_backward(dx, g, ctx.mask, ctx.p)
-        return dx, None, None, None
+        return dx, None, None
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):

@@ -309,8 +309,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     _arr(weight, name, "weight", optional=True)
     reduction = _reduction(size_average, reduce, reduction, name)
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"[{name}] using a target size ({tuple(target.shape)}) that is different to the input size "
-                         f"({tuple(input.shape)}) is not supported; please ensure they have the same size")
+        raise ValueError(f"[{name}] using a target size {tuple(target.shape)} that is different to the input size "
+                         f"{tuple(input.shape)} is not supported; please ensure they have the same size")
     if weight is not None:
         try:
             if np.broadcast_shapes(tuple(weight.shape), tuple(input.shape)) != tuple(input.shape):
@@ -331,8 +331,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     _arr(pos_weight, name, "pos_weight", optional=True)
     reduction = _reduction(size_average, reduce, reduction, name)
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"[{name}] target size ({tuple(target.shape)}) must be the same as input size "
-                         f"({tuple(input.shape)})")
+        raise ValueError(f"[{name}] target size {tuple(target.shape)} must be the same as input size "
+                         f"{tuple(input.shape)}")
     for what, v in (("weight", weight), ("pos_weight", pos_weight)):
         if v is None:
             continue

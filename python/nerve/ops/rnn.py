@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _C
 from ..autograd import Function
 from ..backend import kernels, xp
 
@@ -42,7 +43,7 @@ class _RNNLayer(Function):
         cn = m.empty((D, B, H), x.dtype) if lstm else None
         h0, c0 = _c(m, h0), _c(m, c0)
         w = [_c(m, a) for a in weights]
-        size = k.rnn_workspace_size(mode, S, B, I, H)
+        size = _C.cpu.rnn_workspace_size(mode, S, B, I, H)  # the same layout on every device
         ws = []
         for d in range(D):
             wi, wh, bi, bh = w[4 * d:4 * d + 4]
@@ -69,7 +70,7 @@ class _RNNLayer(Function):
         dx = m.empty_like(x)
         dh0 = m.empty((D, B, H), x.dtype) if h0 is not None else None
         dc0 = m.empty((D, B, H), x.dtype) if c0 is not None else None
-        scratch = m.empty(k.rnn_scratch_size(mode, S, B, I, H), x.dtype)
+        scratch = m.empty(_C.cpu.rnn_scratch_size(mode, S, B, I, H), x.dtype)
         dw = []
         for d in range(D):
             wi, wh, bi, bh = w[4 * d:4 * d + 4]

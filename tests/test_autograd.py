@@ -228,3 +228,22 @@ def test_leaf_grad_dtype_and_broadcast():
     y.sum().backward()
     assert x.grad.dtype == nerve.float32
     assert_close(x.grad, nerve.full((3, 1), 4.0))
+
+
+def test_backward_gradient_is_read_in_place_never_written_or_aliased():
+    """backward(gradient=g) reads g without copying it; g is left as it was and no .grad aliases it."""
+    g = nerve.randn(3, 4)
+    before = g.numpy().copy()
+    x = nerve.randn(3, 4, requires_grad=True)
+    nerve.nn.functional.relu(x * 2).backward(g)
+    assert np.array_equal(g.numpy(), before)
+    assert_close(x.grad, nerve.tensor(np.where(x.detach().numpy() > 0, 2 * before, 0).astype(np.float32)))
+    leaf = nerve.randn(3, 4, requires_grad=True)
+    leaf.backward(g)  # the gradient goes straight into the leaf's .grad: a copy of it
+    g.numpy()[...] = 0
+    assert np.array_equal(leaf.grad.numpy(), before)
+    leaf.grad.numpy()[...] += 1  # the .grad is the leaf's own, writable
+    strided = nerve.tensor(np.arange(24, dtype=np.float32).reshape(3, 8)[:, ::2])  # non-contiguous, as given
+    y = nerve.randn(3, 4, requires_grad=True)
+    (y * 1).backward(strided)
+    assert np.array_equal(y.grad.numpy(), np.arange(24, dtype=np.float32).reshape(3, 8)[:, ::2])

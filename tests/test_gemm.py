@@ -211,10 +211,30 @@ def test_odd_large_sizes(isa, path):
         run(a, b, rand(rng, (m, n), np.float32), 1.0, 1.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prepacked_b_matches_packed_path(isa, dtype):
+    """PackedB (B packed once, reused: the recurrent layers' weights) gives the packed path's bits."""
+    rng = np.random.default_rng(12)
+    old = _C.cpu.gemm_path("packed")
+    try:
+        for m, k, n, tb in [(1, 1, 1, False), (32, 1024, 256, False), (5, 700, 33, True), (130, 513, 100, False),
+                            (12, 37, 4100, False), (40, 96, 64, True)]:
+            a, b = rand(rng, (m, k), dtype), operand(rng, k, n, tb, dtype)
+            c0 = rand(rng, (m, n), dtype)
+            want, got = c0.copy(), c0.copy()
+            gemm(want, a, b, 0.5, 1.0)
+            _C.cpu.gemm_prepacked(got, a, b, 0.5, 1.0)
+            assert np.array_equal(got, want), (m, k, n, tb)
+            check(got, a, b, c0, 0.5, 1.0)
+    finally:
+        _C.cpu.gemm_path(old)
+
+
 def test_threads_give_identical_results(threads):
     """Tiles are computed whole by one thread in a fixed order: the thread count cannot change bits."""
     rng = np.random.default_rng(10)
-    cases = [(rand(rng, (300, 400), np.float32), rand(rng, (400, 500), np.float32)),          # split over threads
+    cases = [(rand(rng, (300, 400), np.float32), rand(rng, (400, 500), np.float32)),          # columns split
+             (rand(rng, (1000, 300), np.float32), rand(rng, (300, 200), np.float32)),        # rows split
              (rand(rng, (8, 64, 64), np.float32), rand(rng, (8, 64, 64), np.float32)),       # one matrix per thread
              (rand(rng, (150, 100), np.float32), rand(rng, (100, 170), np.float32)),         # direct, tiles split
              (rand(rng, (3, 70, 90), np.float32), rand(rng, (3, 90, 60), np.float32))]       # direct, runs of tiles

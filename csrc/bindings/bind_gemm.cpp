@@ -118,6 +118,21 @@ void init_gemm(py::module_& cpu, py::module_& cuda) {
       py::arg("out"), py::arg("a"), py::arg("b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       py::arg("naive") = false,
       "out = alpha * a @ b + beta * out for 2-D or batched 3-D float arrays with any strides");
+  cpu.def(
+      "gemm_prepacked",
+      [](py::object out, py::object a, py::object b, double alpha, double beta) {
+        GemmViews g = check_gemm(cpu_view(out, "out", true), cpu_view(a, "a", false), cpu_view(b, "b", false));
+        if (g.a.ndim() != 2) fail("matmul", "gemm_prepacked takes 2-D arrays, got a of shape ", shape_str(g.a.shape));
+        if (g.so.cs != 1) fail("matmul", "gemm_prepacked needs out's rows contiguous");
+        py::gil_scoped_release release;
+        dispatch_float(g.a.dtype, "matmul", [&](auto t) {
+          using T = decltype(t);
+          const PackedB<T> pb(g.b.ptr<T>(), g.sb, g.size.K, g.size.N);
+          pb.gemm(g.out.ptr<T>(), g.so, g.a.ptr<T>(), g.sa, g.size.M, T(alpha), T(beta));
+        });
+      },
+      py::arg("out"), py::arg("a"), py::arg("b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+      "cpu.gemm through PackedB (b packed once, then one product on the calling thread): for tests");
   cpu.def("gemm_backend", &gemm_backend, "SIMD back end cpu.gemm uses now: 'avx512', 'avx2' or 'generic'");
   cpu.def(
       "gemm_path",

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <stdexcept>
 
 #ifdef __linux__
 #include <sys/mman.h>
@@ -158,8 +159,17 @@ int64_t column_shift(const T* C, MatStrides sc, int64_t N, int nr) {
   return free || N >= 32 * nr ? shift : 0;
 }
 
+// Depth of the k slabs for a product of depth K: as deep as the panels allow, all of equal depth
+// (K = 784 is two slabs of 392, not 512 + 272).
+inline int64_t slab_depth(int64_t K, int64_t KC) {
+  const int64_t slabs = (K + KC - 1) / KC;
+  return std::min(KC, ((K + slabs - 1) / slabs + 7) / 8 * 8);
+}
+
+// bpre: B already packed by PackedB (column shift 0; slab s, panel j at bpre + (s * bpre_panels +
+// j) * nr * kc_max), or null to pack B here.
 template <class T>
-void gemm_matrix(const Problem<T>& p, int64_t b, T* abuf, T* bbuf) {
+void gemm_matrix(const Problem<T>& p, int64_t b, T* abuf, T* bbuf, const T* bpre = nullptr, int64_t bpre_panels = 0) {
   const GemmArch<T>& ar = *p.ar;
   const int MR = ar.mr, NR = ar.nr;
   const int64_t KC = ar.kc_max;
@@ -168,10 +178,9 @@ void gemm_matrix(const Problem<T>& p, int64_t b, T* abuf, T* bbuf) {
   const T* B = p.B + b * p.sb.bs;
   const bool ik = !(p.sa.rs == 1 && p.sa.cs != 1);  // A panels copy rows unless A is column-major
   const int64_t MB = p.slab_rows(), NB = p.slab_cols();
-  // Slabs as deep as the panels allow, of equal depth (K = 784 is two slabs of 392, not 512 + 272).
-  const int64_t slabs = (p.K + KC - 1) / KC, kstep = std::min(KC, ((p.K + slabs - 1) / slabs + 7) / 8 * 8);
+  const int64_t kstep = slab_depth(p.K, KC);
   const int64_t ncb = std::max<int64_t>(1, kL2Block / int64_t(kstep * NR * sizeof(T)));  // B panels per block
-  const int64_t shift = column_shift(C, p.sc, p.N, NR), Nv = p.N + shift;  // Nv: columns on the shifted grid
+  const int64_t shift = bpre ? 0 : column_shift(C, p.sc, p.N, NR), Nv = p.N + shift;  // Nv: columns on the shifted grid
   auto col0 = [&](int64_t v) { return std::max<int64_t>(0, v - shift); };           // first real column
   auto cols = [&](int64_t v) { return int(std::min(p.N, v + NR - shift) - col0(v)); };  // panel width
 
@@ -187,9 +196,14 @@ void gemm_matrix(const Problem<T>& p, int64_t b, T* abuf, T* bbuf) {
           ar.pack_a(abuf + t * MR * KC, A + i * p.sa.rs + pc * p.sa.cs, p.sa.rs, p.sa.cs,
                     int(std::min<int64_t>(MR, ic + mb - i)), kc, ik);
         }
-        for (int64_t t = 0; t < np; ++t) {
-          const int64_t v = jv + t * NR;
-          ar.pack_b(bbuf + t * NR * KC, B + pc * p.sb.rs + col0(v) * p.sb.cs, p.sb.rs, p.sb.cs, kc, cols(v));
+        const T* bp = bbuf;
+        if (bpre) {
+          bp = bpre + (pc / kstep * bpre_panels + jv / NR) * NR * KC;
+        } else {
+          for (int64_t t = 0; t < np; ++t) {
+            const int64_t v = jv + t * NR;
+            ar.pack_b(bbuf + t * NR * KC, B + pc * p.sb.rs + col0(v) * p.sb.cs, p.sb.rs, p.sb.cs, kc, cols(v));
+          }
         }
         // Every A panel (in L1) sweeps one block of B panels (in L2) before the next block.
         for (int64_t j0 = 0; j0 < np; j0 += ncb) {
@@ -202,7 +216,7 @@ void gemm_matrix(const Problem<T>& p, int64_t b, T* abuf, T* bbuf) {
             for (int64_t jp = j0; jp < j1; ++jp) {
               const int64_t v = jv + jp * NR;
               const int n = cols(v);
-              ar.pick(ik, m, n)(kc, a, bbuf + jp * NR * KC, C + i * p.sc.rs + col0(v) * p.sc.cs, p.sc.rs, p.sc.cs,
+              ar.pick(ik, m, n)(kc, a, bp + jp * NR * KC, C + i * p.sc.rs + col0(v) * p.sc.cs, p.sc.rs, p.sc.cs,
                                 p.alpha, beta, m, n, a_next);
             }
           }
@@ -418,6 +432,41 @@ void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides
   if (oom) throw std::bad_alloc();
 #endif
 }
+
+template <class T>
+PackedB<T>::PackedB(const T* B, MatStrides sb, int64_t K, int64_t N) : K_(K), N_(N) {
+  const GemmArch<T>& ar = arch_for<T>(isa());
+  arch_ = &ar;
+  if (K <= 0 || N <= 0) return;
+  const int NR = ar.nr;
+  const int64_t KC = ar.kc_max, kstep = slab_depth(K, KC), slabs = (K + kstep - 1) / kstep;
+  panels_ = (N + NR - 1) / NR;
+  constexpr size_t line = 64 / sizeof(T);  // panels start on cache lines, as in the scratch buffers
+  buf_.resize(size_t(slabs * panels_) * size_t(NR * KC) + line);
+  data_ = buf_.data() + (line - reinterpret_cast<uintptr_t>(buf_.data()) / sizeof(T) % line) % line;
+  for (int64_t s = 0; s < slabs; ++s) {
+    const int64_t pc = s * kstep, kc = std::min(kstep, K - pc);
+    for (int64_t j = 0; j < panels_; ++j)
+      ar.pack_b(data_ + (s * panels_ + j) * NR * KC, B + pc * sb.rs + j * NR * sb.cs, sb.rs, sb.cs, kc,
+                int(std::min<int64_t>(NR, N - j * NR)));
+  }
+}
+
+template <class T>
+void PackedB<T>::gemm(T* C, MatStrides sc, const T* A, MatStrides sa, int64_t M, T alpha, T beta) const {
+  if (M <= 0 || N_ <= 0) return;
+  const GemmSize n{1, M, N_, K_};
+  if (K_ <= 0 || alpha == T(0)) return scale_c(C, sc, n, beta);
+  if (sc.cs != 1) throw std::invalid_argument("PackedB::gemm: C's rows must be contiguous");
+  const auto& ar = *static_cast<const GemmArch<T>*>(arch_);
+  const Problem<T> p{&ar, C, sc, A, sa, nullptr, MatStrides{0, 0, 0}, M, N_, K_, alpha, beta};
+  T* abuf = scratch<T>(0, p.abuf_elems());
+  if (!abuf) throw std::bad_alloc();
+  gemm_matrix<T>(p, 0, abuf, nullptr, data_, panels_);
+}
+
+template class PackedB<float>;
+template class PackedB<double>;
 
 template <class T>
 void gemm_naive(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha,

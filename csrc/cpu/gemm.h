@@ -9,6 +9,7 @@
 // C must not overlap A or B.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace nerve {
 
@@ -26,6 +27,30 @@ struct GemmSize {
 template <class T>
 void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha, T beta,
           int threads = 0);
+
+// B packed once, for many products with the same B: a recurrent layer multiplies by its weights
+// at every step. gemm() here runs on the calling thread, computes C (M x N) = alpha A @ B + beta C
+// for any M and A's strides (C's rows contiguous), and gives the bits the packed path of
+// nerve::gemm gives. The object holds the packed copy (about K x N elements) and is read-only after
+// construction, so threads may share one.
+template <class T>
+class PackedB {
+ public:
+  PackedB(const T* B, MatStrides sb, int64_t K, int64_t N);  // B is K x N
+  PackedB(const PackedB&) = delete;  // data_ points into buf_
+  PackedB& operator=(const PackedB&) = delete;
+  PackedB(PackedB&&) = default;
+  PackedB& operator=(PackedB&&) = default;
+  void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, int64_t M, T alpha, T beta) const;
+  int64_t K() const { return K_; }
+  int64_t N() const { return N_; }
+
+ private:
+  int64_t K_, N_, panels_ = 0;
+  const void* arch_ = nullptr;  // the back end that packed it (the isa() of construction)
+  std::vector<T> buf_;
+  T* data_ = nullptr;  // the first cache line in buf_
+};
 
 // The oracle: three plain loops, accumulated in double. Kept for tests and as the reference.
 template <class T>

@@ -422,6 +422,18 @@ def backward(tensors, grad_tensors=None, retain_graph: Optional[bool] = None) ->
     _execute(roots, grads, bool(retain_graph))
 
 
+def _root_grad(g, dtype):
+    """The caller's gradient as the pass reads it. A contiguous numpy array of the right dtype is
+    used in place through a read-only view (no copy of a possibly large array): a kernel or a hook
+    that tried to write into it would raise instead of changing the caller's tensor, and a leaf's
+    .grad never aliases it (AccumulateGrad copies views). Anything else is converted (a copy)."""
+    if isinstance(g, np.ndarray) and g.dtype == dtype and g.flags.c_contiguous:
+        g = g.view()
+        g.flags.writeable = False
+        return g
+    return g.astype(dtype, copy=True) if hasattr(g, "astype") else np.array(g, dtype=dtype)
+
+
 def _roots(tensors, grad_tensors, op):
     roots, grads = [], []
     for t, g in zip(tensors, grad_tensors):
@@ -440,7 +452,7 @@ def _roots(tensors, grad_tensors, op):
             if tuple(g_arr.shape) != tuple(t._data.shape):
                 raise RuntimeError(f"[{op}] gradient has shape {tuple(g_arr.shape)}, expected "
                                    f"{tuple(t._data.shape)} (the shape of the output)")
-            g_arr = g_arr.astype(t._data.dtype, copy=True)
+            g_arr = _root_grad(g_arr, t._data.dtype)
         roots.append(_edge(t))
         grads.append(g_arr)
     return roots, grads

@@ -9,34 +9,57 @@ from nerve import _C, _C_emu
 
 
 class Emu:
+    """The emulator: kernels are nerve._C_emu's entries over numpy arrays."""
     name = "emu"
+    k = mod = _C_emu  # the entries (CUDA's signatures, no stream argument needed)
 
-    def put(self, a):
+    @staticmethod
+    def put(a):
         return None if a is None else np.array(a, copy=True)
 
-    def get(self, a):
+    @staticmethod
+    def get(a):
         return a
 
-    def call(self, entry, *args, **kwargs):
+    @staticmethod
+    def kw():
+        return {}
+
+    @staticmethod
+    def call(entry, *args, **kwargs):
         return getattr(_C_emu, entry)(*args, **kwargs)
+
+    @staticmethod
+    def gemm(out, a, b, alpha=1.0, beta=0.0, kernel="auto"):
+        _C_emu.gemm(out, a, b, alpha, beta, kernel=kernel)
 
 
 class Device:
+    """A GPU through cupy: nerve._C.cuda's entries on cupy's current stream."""
     name = "cuda"
 
     def __init__(self, cp):
+        from nerve.backend import cuda
         self.cp = cp
+        self.k = self.mod = cuda.kernels()  # fills in stream= (the current stream) on every call
 
     def put(self, a):
         return None if a is None else self.cp.asarray(a)
 
     def get(self, a):
-        return self.cp.asnumpy(a)
+        self.cp.cuda.get_current_stream().synchronize()
+        return None if a is None else self.cp.asnumpy(a)
+
+    def kw(self):
+        return {"stream": self.cp.cuda.get_current_stream().ptr}
 
     def call(self, entry, *args, **kwargs):
-        out = getattr(_C.cuda, entry)(*args, stream=self.cp.cuda.get_current_stream().ptr, **kwargs)
+        out = getattr(self.k, entry)(*args, **kwargs)
         self.cp.cuda.get_current_stream().synchronize()
         return out
+
+    def gemm(self, out, a, b, alpha=1.0, beta=0.0, kernel="auto"):
+        self.call("gemm", out, a, b, alpha, beta, kernel=kernel)
 
 
 def run(be, entry, *args, outs=(), **kwargs):
@@ -46,13 +69,16 @@ def run(be, entry, *args, outs=(), **kwargs):
     return tuple(be.get(moved[i]) for i in outs)
 
 
-@pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def be(request):
-    if request.param == "emu":
-        return Emu()
+def require_gpu():
+    """cupy, once a GPU is known to answer; skips the test otherwise."""
     if not _C.build_info["cuda"]:
         pytest.skip("nerve was built without CUDA")
     cp = pytest.importorskip("cupy")
     if _C.cuda_device_count() == 0:
         pytest.skip("no CUDA device")
-    return Device(cp)
+    return cp
+
+
+@pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def be(request):
+    return Emu if request.param == "emu" else Device(require_gpu())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nerve import _C, _C_emu
-from test_rnn_cuda import Device, Emu
+from cuda_backends import Device, Emu  # noqa: F401
 
 
 @pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])

@@ -13,53 +13,9 @@ import torch
 import torch.nn.functional as TF
 
 from nerve import _C, _C_emu
+from cuda_backends import be  # noqa: F401  (be is a fixture)
 
 KERNELS = ["simple", "tile64", "tile128", "auto"]
-
-
-class Emu:
-    name = "emu"
-    mod = _C_emu
-
-    @staticmethod
-    def put(x):
-        return np.array(x, copy=True)
-
-    @staticmethod
-    def get(x):
-        return x
-
-    @staticmethod
-    def call(name, *args, **kw):
-        getattr(_C_emu, name)(*args, **kw)
-
-
-class Device:
-    name = "cuda"
-    mod = _C.cuda
-
-    def __init__(self, cp):
-        self.cp = cp
-
-    def put(self, x):
-        return self.cp.asarray(x)
-
-    def get(self, x):
-        return self.cp.asnumpy(x)
-
-    def call(self, name, *args, **kw):
-        getattr(_C.cuda, name)(*args, stream=self.cp.cuda.get_current_stream().ptr, **kw)
-        self.cp.cuda.get_current_stream().synchronize()
-
-
-@pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def be(request):
-    if request.param == "emu":
-        return Emu
-    if not _C.build_info["cuda"]:
-        pytest.skip("nerve was built without CUDA")
-    cp = pytest.importorskip("cupy")
-    return Device(cp)
 
 
 # (input, weight, stride, padding (top, bottom, left, right), dilation, groups)

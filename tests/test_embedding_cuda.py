@@ -13,39 +13,7 @@ import nerve
 import nerve.nn.functional as F
 import nerve.ops.embedding as ops_embedding
 from nerve import _C, _C_emu
-
-
-class Emu:
-    k = _C_emu
-
-    @staticmethod
-    def put(x):
-        return x.copy()
-
-    @staticmethod
-    def get(x):
-        return x
-
-
-class Device:
-    def __init__(self, cp):
-        from nerve.backend import cuda
-        self.cp, self.k = cp, cuda.kernels()
-
-    def put(self, x):
-        return self.cp.asarray(x)
-
-    def get(self, x):
-        self.cp.cuda.get_current_stream().synchronize()
-        return self.cp.asnumpy(x)
-
-
-@pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def be(request):
-    if request.param == "emu":
-        return Emu
-    cp = pytest.importorskip("cupy")
-    return Device(cp)
+from cuda_backends import be  # noqa: F401  (be is a fixture)
 
 
 @pytest.mark.parametrize("n,V,D", [(1, 1, 1), (10, 5, 3), (2000, 37, 70), (3000, 3, 5), (500, 2000, 33), (64, 7, 129)])

@@ -7,55 +7,10 @@ device (nerve._C.cuda, cupy arrays; marker `cuda`). Sizes are odd so that the 16
 import numpy as np
 import pytest
 
-import nerve
 from nerve import _C, _C_emu
+from cuda_backends import Emu, be  # noqa: F401  (be is a fixture)
 
 KERNELS = ["simple", "tile64", "tile128", "auto"]
-
-
-class Emu:
-    name = "emu"
-
-    @staticmethod
-    def put(x):
-        return x.copy()
-
-    @staticmethod
-    def get(x):
-        return x
-
-    @staticmethod
-    def gemm(out, a, b, alpha=1.0, beta=0.0, kernel="auto"):
-        _C_emu.gemm(out, a, b, alpha, beta, kernel=kernel)
-
-
-class Device:
-    name = "cuda"
-
-    def __init__(self, cp):
-        self.cp = cp
-
-    def put(self, x):
-        return self.cp.asarray(x)
-
-    def get(self, x):
-        return self.cp.asnumpy(x)
-
-    def gemm(self, out, a, b, alpha=1.0, beta=0.0, kernel="auto"):
-        _C.cuda.gemm(out, a, b, alpha, beta, stream=self.cp.cuda.get_current_stream().ptr, kernel=kernel)
-        self.cp.cuda.get_current_stream().synchronize()
-
-
-@pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def be(request):
-    if request.param == "emu":
-        return Emu
-    if not _C.build_info["cuda"]:
-        pytest.skip("nerve was built without CUDA")
-    cp = pytest.importorskip("cupy")
-    if _C.cuda_device_count() == 0:
-        pytest.skip("no CUDA device")
-    return Device(cp)
 
 
 def operands(rng, batch, M, N, K, ta, tb):

@@ -15,39 +15,7 @@ import nerve
 import nerve.nn.functional as F
 import nerve.ops.norm as ops_norm
 from nerve import _C, _C_emu
-
-
-class Emu:
-    k = _C_emu
-
-    @staticmethod
-    def put(x):
-        return None if x is None else x.copy()
-
-    @staticmethod
-    def get(x):
-        return x
-
-
-class Device:
-    def __init__(self, cp):
-        from nerve.backend import cuda
-        self.cp, self.k = cp, cuda.kernels()
-
-    def put(self, x):
-        return None if x is None else self.cp.asarray(x)
-
-    def get(self, x):
-        self.cp.cuda.get_current_stream().synchronize()
-        return self.cp.asnumpy(x)
-
-
-@pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def be(request):
-    if request.param == "emu":
-        return Emu
-    cp = pytest.importorskip("cupy")
-    return Device(cp)
+from cuda_backends import be  # noqa: F401  (be is a fixture)
 
 
 def close(got, want, tol=2e-5):

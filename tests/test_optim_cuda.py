@@ -13,62 +13,9 @@ import nerve
 import nerve.nn
 from nerve import _C, _C_emu
 from optim_cases import KERNEL_CASES, call, case_id, make_state, written
+from cuda_backends import be, require_gpu  # noqa: F401  (be is a fixture)
 
 SIZES = [1, 255, 256, 257, 0, 1000, 4099]
-
-
-class Emu:
-    name = "emu"
-    mod = _C_emu
-
-    @staticmethod
-    def put(x):
-        return x.copy()
-
-    @staticmethod
-    def get(x):
-        return x
-
-
-class Device:
-    name = "cuda"
-
-    def __init__(self, cp):
-        self.cp = cp
-        self.mod = _StreamKernels(cp)
-
-    def put(self, x):
-        return self.cp.asarray(x)
-
-    def get(self, x):
-        return self.cp.asnumpy(x)
-
-
-class _StreamKernels:
-    def __init__(self, cp):
-        self.cp = cp
-
-    def __getattr__(self, name):
-        fn = getattr(_C.cuda, name)
-
-        def run(*args, **kwargs):
-            fn(*args, stream=self.cp.cuda.get_current_stream().ptr, **kwargs)
-            self.cp.cuda.get_current_stream().synchronize()
-        return run
-
-
-def _cupy():
-    if not _C.build_info["cuda"]:
-        pytest.skip("nerve was built without CUDA")
-    cp = pytest.importorskip("cupy")
-    if _C.cuda_device_count() == 0:
-        pytest.skip("no CUDA device")
-    return cp
-
-
-@pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def be(request):
-    return Emu if request.param == "emu" else Device(_cupy())
 
 
 @pytest.mark.parametrize("case", KERNEL_CASES, ids=case_id)
@@ -119,7 +66,7 @@ def test_cuda_entries_without_cuda():
                                      ("RMSprop", dict(lr=1e-2, centered=True, momentum=0.9)),
                                      ("Adagrad", dict(lr=0.1, lr_decay=0.01))])
 def test_optimizer_on_cuda_matches_cpu(name, kw):
-    _cupy()
+    require_gpu()
     rng = np.random.default_rng(0)
     shapes = [(300, 7), (7,), ()]
     init = [np.asarray(rng.standard_normal(s), np.float32) for s in shapes]

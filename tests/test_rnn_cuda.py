@@ -6,54 +6,10 @@ import numpy as np
 import pytest
 
 from nerve import _C, _C_emu
+from cuda_backends import Emu, be  # noqa: F401  (be is a fixture)
 
 MODES = ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
-class Emu:
-    mod = _C_emu
-
-    @staticmethod
-    def put(x):
-        return None if x is None else x.copy()
-
-    @staticmethod
-    def get(x):
-        return None if x is None else x
-
-    @staticmethod
-    def kw():
-        return {}
-
-
-class Device:
-    mod = _C.cuda
-
-    def __init__(self, cp):
-        self.cp = cp
-
-    def put(self, x):
-        return None if x is None else self.cp.asarray(x)
-
-    def get(self, x):
-        self.cp.cuda.get_current_stream().synchronize()
-        return None if x is None else self.cp.asnumpy(x)
-
-    def kw(self):
-        return {"stream": self.cp.cuda.get_current_stream().ptr}
-
-
-@pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def be(request):
-    if request.param == "emu":
-        return Emu
-    if not _C.build_info["cuda"]:
-        pytest.skip("nerve was built without CUDA")
-    cp = pytest.importorskip("cupy")
-    if _C.cuda_device_count() == 0:
-        pytest.skip("no CUDA device")
-    return Device(cp)
 
 
 def inputs(mode, S, B, I, H, with_h0, lengths, seed):

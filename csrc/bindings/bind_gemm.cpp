@@ -42,9 +42,11 @@ bool overlap(const TensorView& x, const TensorView& y) {
   return xl < yh && yl < xh;
 }
 
+#ifndef NERVE_EMU
 TensorView cpu_view(py::handle obj, const char* name, bool written) {
   return written ? host_out_view(obj, "matmul", name) : host_view(obj, "matmul", name);
 }
+#endif
 
 GemmViews check_gemm(TensorView out, TensorView a, TensorView b) {
   const char* op = "matmul";

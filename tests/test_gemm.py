@@ -338,6 +338,25 @@ def test_gemm_path_setting():
         _C.cpu.gemm_path("fast")
 
 
+@pytest.mark.parametrize("m,k,n,short", [(32, 256, 1024, True), (48, 512, 300, True), (49, 512, 300, False),
+                                         (48, 513, 300, False)])
+def test_auto_path_takes_direct_for_short_products(m, k, n, short):
+    """At most four row tiles (48 rows) and depth <= 512, any width: the direct kernels; one more row
+    or one deeper is packed."""
+    rng = np.random.default_rng(13)
+    a, b = rand(rng, (m, k), np.float32), rand(rng, (k, n), np.float32)
+    c = np.empty((m, n), np.float32)
+    assert _C.cpu.gemm_choice(c, a, b) == ("direct" if short else "packed")
+    assert _C.cpu.gemm_choice(c.T, b.T, a.T) == ("direct" if short else "packed")  # the same product, transposed
+    gemm(c, a, b)
+    check(c, a, b, np.zeros((m, n), np.float32))
+    old = _C.cpu.gemm_path("packed")
+    try:
+        assert _C.cpu.gemm_choice(c, a, b) == "packed"
+    finally:
+        _C.cpu.gemm_path(old)
+
+
 def _guarded(shape, order="C"):
     """A float32 array whose last byte is followed by an unreadable page: reading past it faults."""
     page = mmap.PAGESIZE

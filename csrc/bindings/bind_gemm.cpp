@@ -135,6 +135,16 @@ void init_gemm(py::module_& cpu, py::module_& cuda) {
       },
       py::arg("out"), py::arg("a"), py::arg("b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       "cpu.gemm through PackedB (b packed once, then one product on the calling thread): for tests");
+  cpu.def(
+      "gemm_choice",
+      [](py::object out, py::object a, py::object b) {
+        GemmViews g = check_gemm(cpu_view(out, "out", true), cpu_view(a, "a", false), cpu_view(b, "b", false));
+        GemmPath c = GemmPath::kPacked;
+        dispatch_float(g.a.dtype, "matmul", [&](auto t) { c = gemm_choice<decltype(t)>(g.so, g.sa, g.sb, g.size); });
+        return std::string(c == GemmPath::kDirect ? "direct" : "packed");
+      },
+      py::arg("out"), py::arg("a"), py::arg("b"),
+      "'direct' or 'packed': the path cpu.gemm(out, a, b) takes under the current gemm_path setting");
   cpu.def("gemm_backend", &gemm_backend, "SIMD back end cpu.gemm uses now: 'avx512', 'avx2' or 'generic'");
   cpu.def(
       "gemm_path",

@@ -2,7 +2,8 @@
 // gemm_naive, the oracle. Micro-kernels for AVX2 / AVX-512 live in gemm_avx2.cpp / gemm_avx512.cpp.
 //
 // Two paths, chosen by size alone (never by thread count, so threads cannot change the bits):
-//  * direct, for small matrices (at most kDirectFlops of work, depth <= kDirectMaxK): the direct
+//  * direct, for small matrices (at most kDirectFlops of work, depth <= kDirectMaxK) and for short
+//    ones (at most kDirectMaxRowTiles row tiles, depth <= kDirectShortMaxK, any width): the direct
 //    micro-kernels read A and B where they lie and C is computed tile by tile, column panel by
 //    column panel (the panel of B stays in L1). Packing both operands of a 64^3 product costs ~15%
 //    of its time; here nothing is copied but a short last row tile of A or, when B's rows are not
@@ -43,6 +44,8 @@ constexpr double kFlopsPerThread = 3.0e6;    // packed path: below this much wor
 constexpr double kBatchSplitFlops = 6.4e7;   // matrices smaller than this go one per thread in batched calls
 constexpr double kDirectFlops = 2.0 * 160 * 160 * 160;  // direct path: at most this much work per matrix ...
 constexpr int64_t kDirectMaxK = 256;         // ... and this deep (a column panel of B, K x nr, stays in L1)
+constexpr int64_t kDirectMaxRowTiles = 4;    // direct too for products of at most this many row tiles ...
+constexpr int64_t kDirectShortMaxK = 512;    // ... and this deep, whatever their width
 constexpr double kDirectFlopsPerThread = 1.5e6;  // direct path: the fork and join cost ~5 us; a thread must earn it
 
 // ---- the portable back end ----------------------------------------------------------------------
@@ -270,8 +273,12 @@ bool use_direct(const Problem<T>& p) {
   if (p.sa.cs != 1 && p.sa.rs != 1) return false;  // A strided both ways: packing makes it contiguous
   if (path == GemmPath::kDirect) return true;
   const int64_t lda = p.sa.cs == 1 ? p.sa.rs : p.sa.cs;
-  return p.K <= kDirectMaxK && 2.0 * double(p.M) * double(p.N) * double(p.K) <= kDirectFlops &&
-         !(p.sa.cs == 1 && p.M > 1 && aliases<T>(lda));
+  if (p.sa.cs == 1 && p.M > 1 && aliases<T>(lda)) return false;
+  // Small products, and short ones of any width: with at most kDirectMaxRowTiles row tiles a packed
+  // B panel would serve that few kernel calls (32x256x1024 at one thread: 133 GFLOP/s direct, 92
+  // packed, on this project's Xeon).
+  return (p.K <= kDirectMaxK && 2.0 * double(p.M) * double(p.N) * double(p.K) <= kDirectFlops) ||
+         (p.K <= kDirectShortMaxK && p.M <= kDirectMaxRowTiles * p.ar->mr);
 }
 
 // Tiles [u0, u1) of matrix b by the direct kernels. Tile u is row tile u % mt of column panel
@@ -366,12 +373,13 @@ void scale_c(T* C, MatStrides sc, GemmSize n, T beta) {
 void set_gemm_path(GemmPath path) { g_path.store(static_cast<int>(path)); }
 GemmPath gemm_path() { return static_cast<GemmPath>(g_path.load(std::memory_order_relaxed)); }
 
+namespace {
+
+// The problem gemm() solves: a column-major C is computed as C^T = B^T A^T, whose rows are contiguous.
 template <class T>
-void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha, T beta,
-          int threads) {
-  if (n.batch <= 0 || n.M <= 0 || n.N <= 0) return;
-  if (n.K <= 0 || alpha == T(0)) return scale_c(C, sc, n, beta);  // as in BLAS: A and B are not read
-  if (sc.cs != 1 && sc.rs == 1) {  // column-major C: compute C^T = B^T A^T, whose rows are contiguous
+Problem<T> make_problem(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n,
+                        T alpha, T beta) {
+  if (sc.cs != 1 && sc.rs == 1) {
     std::swap(sc.rs, sc.cs);
     std::swap(sa.rs, sa.cs);
     std::swap(sb.rs, sb.cs);
@@ -379,7 +387,23 @@ void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides
     std::swap(sa, sb);
     std::swap(n.M, n.N);
   }
-  Problem<T> p{&arch_for<T>(isa()), C, sc, A, sa, B, sb, n.M, n.N, n.K, alpha, beta};
+  return Problem<T>{&arch_for<T>(isa()), C, sc, A, sa, B, sb, n.M, n.N, n.K, alpha, beta};
+}
+
+}  // namespace
+
+template <class T>
+GemmPath gemm_choice(MatStrides sc, MatStrides sa, MatStrides sb, GemmSize n) {
+  const Problem<T> p = make_problem<T>(nullptr, sc, nullptr, sa, nullptr, sb, n, T(1), T(0));
+  return use_direct(p) ? GemmPath::kDirect : GemmPath::kPacked;
+}
+
+template <class T>
+void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides sb, GemmSize n, T alpha, T beta,
+          int threads) {
+  if (n.batch <= 0 || n.M <= 0 || n.N <= 0) return;
+  if (n.K <= 0 || alpha == T(0)) return scale_c(C, sc, n, beta);  // as in BLAS: A and B are not read
+  const Problem<T> p = make_problem(C, sc, A, sa, B, sb, n, alpha, beta);
 
   int nt = threads > 0 ? threads : num_threads();
 #ifdef _OPENMP
@@ -506,6 +530,8 @@ template void gemm<float>(float*, MatStrides, const float*, MatStrides, const fl
                           float, int);
 template void gemm<double>(double*, MatStrides, const double*, MatStrides, const double*, MatStrides, GemmSize,
                            double, double, int);
+template GemmPath gemm_choice<float>(MatStrides, MatStrides, MatStrides, GemmSize);
+template GemmPath gemm_choice<double>(MatStrides, MatStrides, MatStrides, GemmSize);
 template void gemm_naive<float>(float*, MatStrides, const float*, MatStrides, const float*, MatStrides, GemmSize,
                                 float, float);
 template void gemm_naive<double>(double*, MatStrides, const double*, MatStrides, const double*, MatStrides,

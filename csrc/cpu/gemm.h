@@ -64,6 +64,11 @@ enum class GemmPath { kAuto, kPacked, kDirect };
 void set_gemm_path(GemmPath path);
 GemmPath gemm_path();
 
+// The path gemm() takes for operands of these strides and sizes under the current setting:
+// kDirect or kPacked (for tests and benchmarks; both give the same bits when K fits one slab).
+template <class T>
+GemmPath gemm_choice(MatStrides sc, MatStrides sa, MatStrides sb, GemmSize n);
+
 // The back end gemm() uses now ("avx512", "avx2" or "generic"; follows isa()).
 const char* gemm_backend();
 

@@ -11,7 +11,7 @@ from nerve import _C, _C_emu
 class Emu:
     """The emulator: kernels are nerve._C_emu's entries over numpy arrays."""
     name = "emu"
-    k = mod = _C_emu  # the entries (CUDA's signatures, no stream argument needed)
+    k = _C_emu  # the entries (CUDA's signatures, no stream argument needed)
 
     @staticmethod
     def put(a):
@@ -20,10 +20,6 @@ class Emu:
     @staticmethod
     def get(a):
         return a
-
-    @staticmethod
-    def kw():
-        return {}
 
     @staticmethod
     def call(entry, *args, **kwargs):
@@ -41,7 +37,7 @@ class Device:
     def __init__(self, cp):
         from nerve.backend import cuda
         self.cp = cp
-        self.k = self.mod = cuda.kernels()  # fills in stream= (the current stream) on every call
+        self.k = cuda.kernels()  # fills in stream= (the current stream) on every call
 
     def put(self, a):
         return None if a is None else self.cp.asarray(a)
@@ -49,9 +45,6 @@ class Device:
     def get(self, a):
         self.cp.cuda.get_current_stream().synchronize()
         return None if a is None else self.cp.asnumpy(a)
-
-    def kw(self):
-        return {"stream": self.cp.cuda.get_current_stream().ptr}
 
     def call(self, entry, *args, **kwargs):
         out = getattr(self.k, entry)(*args, **kwargs)

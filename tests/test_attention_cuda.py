@@ -6,19 +6,7 @@ import numpy as np
 import pytest
 
 from nerve import _C, _C_emu
-from cuda_backends import Device, Emu  # noqa: F401
-
-
-@pytest.fixture(params=["emu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def be(request):
-    if request.param == "emu":
-        return Emu
-    if not _C.build_info["cuda"]:
-        pytest.skip("nerve was built without CUDA")
-    cp = pytest.importorskip("cupy")
-    if _C.cuda_device_count() == 0:
-        pytest.skip("no CUDA device")
-    return Device(cp)
+from cuda_backends import Emu, be  # noqa: F401  (be is a fixture)
 
 
 def make(N, H, L, S, E, Ev, mask, seed):
@@ -39,7 +27,7 @@ def make(N, H, L, S, E, Ev, mask, seed):
     return d
 
 
-def run(mod, put, get, kw, d, causal, scale, p, seed, want_dmask):
+def run(mod, put, get, d, causal, scale, p, seed, want_dmask):
     f = np.float32
     N, H, L, _ = d["q"].shape
     S, Ev = d["k"].shape[2], d["v"].shape[3]
@@ -47,12 +35,12 @@ def run(mod, put, get, kw, d, causal, scale, p, seed, want_dmask):
     if d["mask"] is not None and put is Emu.put:  # keep the zero strides on the host
         a["mask"] = d["mask"]
     out, lse = put(np.zeros((N, H, L, Ev), f)), put(np.zeros((N, H, L), f))
-    mod.attention_forward(out, lse, a["q"], a["k"], a["v"], a["mask"], causal, scale, p, seed, **kw)
+    mod.attention_forward(out, lse, a["q"], a["k"], a["v"], a["mask"], causal, scale, p, seed)
     dq, dk, dv = put(np.zeros_like(d["q"])), put(np.zeros_like(d["k"])), put(np.zeros_like(d["v"]))
     delta = put(np.zeros((N, H, L), f))
     dmask = put(np.zeros((N, H, L, S), f)) if want_dmask else None
     mod.attention_backward(dq, dk, dv, dmask, delta, a["dout"], a["q"], a["k"], a["v"], out, lse, a["mask"], causal,
-                           scale, p, seed, **kw)
+                           scale, p, seed)
     return dict(out=get(out), lse=get(lse), dq=get(dq), dk=get(dk), dv=get(dv), delta=get(delta),
                 dmask=get(dmask))
 
@@ -71,8 +59,8 @@ CASES = [  # N, heads, L, S, E, Ev, mask, causal, dropout
 def test_cuda_attention_matches_cpu_kernel(be, N, H, L, S, E, Ev, mask, causal, p):
     d = make(N, H, L, S, E, Ev, mask, seed=L * 7 + S)
     args = (d, causal, 1 / np.sqrt(E), p, 2024, mask == "float")
-    got = run(be.mod, be.put, be.get, be.kw(), *args)
-    want = run(_C.cpu, Emu.put, Emu.get, {}, *args)
+    got = run(be.k, be.put, be.get, *args)
+    want = run(_C.cpu, Emu.put, Emu.get, *args)
     for name, w in want.items():
         if w is None:
             continue
@@ -86,11 +74,11 @@ def test_cuda_attention_checks_sizes(be):
     f = np.float32
     q = be.put(np.zeros((1, 1, 2, 129), f))
     with pytest.raises(ValueError, match=r"\[scaled_dot_product_attention\] the CUDA kernel takes .* up to 128"):
-        be.mod.attention_forward(be.put(np.zeros((1, 1, 2, 4), f)), be.put(np.zeros((1, 1, 2), f)), q, q,
-                                 be.put(np.zeros((1, 1, 2, 4), f)), None, False, 1.0, **be.kw())
+        be.k.attention_forward(be.put(np.zeros((1, 1, 2, 4), f)), be.put(np.zeros((1, 1, 2), f)), q, q,
+                                 be.put(np.zeros((1, 1, 2, 4), f)), None, False, 1.0)
     with pytest.raises(ValueError, match=r"expected query of dtype float32"):
         x = be.put(np.zeros((1, 1, 2, 4)))
-        be.mod.attention_forward(x, be.put(np.zeros((1, 1, 2))), x, x, x, None, False, 1.0, **be.kw())
+        be.k.attention_forward(x, be.put(np.zeros((1, 1, 2))), x, x, x, None, False, 1.0)
 
 
 def test_emulated_attention_is_the_cuda_entry():
@@ -106,18 +94,18 @@ def test_cuda_attention_reads_heads_in_place(be):
     P = rng.standard_normal((L, N, 3 * E)).astype(np.float32)
     G = rng.standard_normal((L, N, E)).astype(np.float32)
     res = []
-    for mod, put, get, kw, xp_ in ((be.mod, be.put, be.get, be.kw(), None), (_C.cpu, Emu.put, Emu.get, {}, None)):
+    for mod, put, get in ((be.k, be.put, be.get), (_C.cpu, Emu.put, Emu.get)):
         m = np if put is Emu.put else be.cp
         p, g = put(P), put(G)
         qh, kh, vh = (_heads(m, p, c, E, H, False) for c in (0, E, 2 * E))
         out = put(np.zeros(G.shape, np.float32))
         oh = _heads(m, out, 0, E, H, False)
         lse = put(np.zeros((N, H, L), np.float32))
-        mod.attention_forward(oh, lse, qh, kh, vh, None, True, 0.35, 0.25, 77, **kw)
+        mod.attention_forward(oh, lse, qh, kh, vh, None, True, 0.35, 0.25, 77)
         dP = put(np.zeros(P.shape, np.float32))
         dq, dk, dv = (_heads(m, dP, c, E, H, False) for c in (0, E, 2 * E))
         mod.attention_backward(dq, dk, dv, None, put(np.zeros((N, H, L), np.float32)), _heads(m, g, 0, E, H, False),
-                               qh, kh, vh, oh, lse, None, True, 0.35, 0.25, 77, **kw)
+                               qh, kh, vh, oh, lse, None, True, 0.35, 0.25, 77)
         res.append((get(out), get(dP)))
     for got, want in zip(res[0], res[1]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-6 * (1 + np.abs(want).max()))

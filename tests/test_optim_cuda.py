@@ -27,7 +27,7 @@ def test_cuda_kernel_matches_cpu(be, case, dtype):
     arrays = None
     for _ in range(1 if hyper.get("centered") else 2):  # centered: see test_optim
         call(_C.cpu, name, ref, hyper)
-        arrays = call(be.mod, name, dev, hyper, put=be.put)
+        arrays = call(be.k, name, dev, hyper, put=be.put)
         dev = dict(dev, **{k: [be.get(a) for a in v] for k, v in written(name, arrays).items()})
     rtol = 1e-5 if dtype == np.float32 else 1e-13
     for key in written(name, arrays):

@@ -32,7 +32,7 @@ def inputs(mode, S, B, I, H, with_h0, lengths, seed):
     return d
 
 
-def run(mod, put, get, kw, mode, d, reverse, S, B, I, H):
+def run(mod, put, get, mode, d, reverse, S, B, I, H):
     """Forward into columns [0, H) of a (S, B, H + 2) array, then backward accumulating into dx."""
     f = np.float32
     lstm = mode == "LSTM"
@@ -42,14 +42,14 @@ def run(mod, put, get, kw, mode, d, reverse, S, B, I, H):
     cn = put(np.zeros((B, H), f)) if lstm else None
     ws = put(np.zeros(_C.cpu.rnn_workspace_size(mode, S, B, I, H), f))
     mod.rnn_forward(y[:, :, :H], hn, cn, ws, a["x"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], a["h0"], a["c0"],
-                    a["lengths"], mode, reverse, **kw)
+                    a["lengths"], mode, reverse)
     dx = put(np.ones((S, B, I), f))
     grads = [put(np.full_like(d[n], 9)) for n in ("w_ih", "w_hh", "b_ih", "b_hh")]
     dh0 = put(np.full((B, H), 9, f))
     dc0 = put(np.full((B, H), 9, f)) if lstm else None
     scratch = put(np.zeros(_C.cpu.rnn_scratch_size(mode, S, B, I, H), f))
     mod.rnn_backward(dx, *grads, dh0, dc0, scratch, a["dy"], a["dhn"], a["dcn"], ws, a["x"], a["w_ih"], a["w_hh"],
-                     a["b_ih"], a["b_hh"], a["h0"], a["c0"], a["lengths"], mode, reverse, True, **kw)
+                     a["b_ih"], a["b_hh"], a["h0"], a["c0"], a["lengths"], mode, reverse, True)
     return [get(t) for t in (y, hn, cn, dx, *grads, dh0, dc0)]
 
 
@@ -66,8 +66,8 @@ CASES = [  # S, B, I, H, lengths, h0
 @pytest.mark.parametrize("S,B,I,H,lengths,h0", CASES)
 def test_cuda_layer_matches_cpu_kernel(be, mode, reverse, S, B, I, H, lengths, h0):
     d = inputs(mode, S, B, I, H, h0, lengths, seed=S * 100 + H)
-    got = run(be.mod, be.put, be.get, be.kw(), mode, d, reverse, S, B, I, H)
-    want = run(_C.cpu, Emu.put, Emu.get, {}, mode, d, reverse, S, B, I, H)
+    got = run(be.k, be.put, be.get, mode, d, reverse, S, B, I, H)
+    want = run(_C.cpu, Emu.put, Emu.get, mode, d, reverse, S, B, I, H)
     names = ["y", "hn", "cn", "dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0"]
     for name, g, w in zip(names, got, want):
         if w is None:
@@ -82,12 +82,12 @@ def test_cuda_layer_checks_arguments(be):
     y, hn, cn = be.put(np.zeros((3, 2, 5), f)), be.put(np.zeros((2, 5), f)), be.put(np.zeros((2, 5), f))
     ws = be.put(np.zeros(_C.cpu.rnn_workspace_size("LSTM", 3, 2, 4, 5), f))
     with pytest.raises(ValueError, match=r"\[LSTM\] expected weight_hh of shape \(20, 5\), got \(19, 5\)"):
-        be.mod.rnn_forward(y, hn, cn, ws, x, w_ih, be.put(np.zeros((19, 5), f)), None, None, None, None, None,
-                           "LSTM", op="LSTM", **be.kw())
+        be.k.rnn_forward(y, hn, cn, ws, x, w_ih, be.put(np.zeros((19, 5), f)), None, None, None, None, None,
+                           "LSTM", op="LSTM")
     with pytest.raises(ValueError, match=r"\[rnn\] expected input of dtype float32"):
-        be.mod.rnn_forward(be.put(np.zeros((3, 2, 5))), be.put(np.zeros((2, 5))), be.put(np.zeros((2, 5))),
+        be.k.rnn_forward(be.put(np.zeros((3, 2, 5))), be.put(np.zeros((2, 5))), be.put(np.zeros((2, 5))),
                            be.put(np.zeros(ws.size)), be.put(np.zeros((3, 2, 4))), be.put(np.zeros((20, 4))),
-                           be.put(np.zeros((20, 5))), None, None, None, None, None, "LSTM", **be.kw())
+                           be.put(np.zeros((20, 5))), None, None, None, None, None, "LSTM")
 
 
 def test_emulated_rnn_is_the_cuda_entry():

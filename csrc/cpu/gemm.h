@@ -9,7 +9,8 @@
 // C must not overlap A or B.
 #pragma once
 #include <cstdint>
-#include <vector>
+#include <cstdlib>
+#include <memory>
 
 namespace nerve {
 
@@ -34,22 +35,21 @@ void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, const T* B, MatStrides
 // nerve::gemm gives. The object holds the packed copy (about K x N elements) and is read-only after
 // construction, so threads may share one.
 template <class T>
+struct GemmArch;  // a SIMD back end (gemm_arch.h)
+
+template <class T>
 class PackedB {
  public:
   PackedB(const T* B, MatStrides sb, int64_t K, int64_t N);  // B is K x N
-  PackedB(const PackedB&) = delete;  // data_ points into buf_
-  PackedB& operator=(const PackedB&) = delete;
-  PackedB(PackedB&&) = default;
-  PackedB& operator=(PackedB&&) = default;
   void gemm(T* C, MatStrides sc, const T* A, MatStrides sa, int64_t M, T alpha, T beta) const;
-  int64_t K() const { return K_; }
-  int64_t N() const { return N_; }
 
  private:
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
   int64_t K_, N_, panels_ = 0;
-  const void* arch_ = nullptr;  // the back end that packed it (the isa() of construction)
-  std::vector<T> buf_;
-  T* data_ = nullptr;  // the first cache line in buf_
+  const GemmArch<T>* arch_ = nullptr;  // the back end that packed it (the isa() of construction)
+  std::unique_ptr<T, Free> data_;       // the panels, 64-byte aligned
 };
 
 // The oracle: three plain loops, accumulated in double. Kept for tests and as the reference.

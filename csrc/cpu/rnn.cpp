@@ -303,9 +303,11 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh0, T* dc0,
     const int64_t nw = u.j1 - u.j0;
     std::vector<uint8_t> act(sz(B));
     const Rows all{0, B, H, nullptr, u.j0, u.j1};
-    // Own columns of W_hh (GH x nw), packed once for the S steps' GEMMs rather than at every step.
+    // Own columns of W_hh (GH x nw), packed once for the steps' GEMMs rather than at every step
+    // (every step but the walk's last multiplies by it, that one too when there is an h0).
     std::unique_ptr<PackedB<T>> w_own;
-    if (mine && S > 1) guard([&] { w_own = std::make_unique<PackedB<T>>(w_hh + u.j0, MatStrides{H, 1, 0}, GH, nw); });
+    if (mine && (S > 1 || dh0))
+      guard([&] { w_own = std::make_unique<PackedB<T>>(w_hh + u.j0, MatStrides{H, 1, 0}, GH, nw); });
     T *dh_a = dh, *dh_b = dh_next, *dc_a = dc, *dc_b = dc_next;  // this thread's view of the ping-pong
     for (int64_t kk = S - 1; kk >= 0; --kk) {
       const int64_t t = w.t(kk), tp = w.t(kk - 1);
@@ -329,13 +331,8 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh0, T* dc0,
       sync();  // every unit's gate gradients of this step are written before the GEMM reads them
       // Own columns of dh_prev += dgates_h (B, GH) W_hh[:, own]; the next cell pass reads only
       // those, so no second barrier is needed.
-      if (mine && (!first || dh0)) guard([&] {
-        if (w_own)
-          w_own->gemm(dh_b + u.j0, MatStrides{H, 1, 0}, dght, MatStrides{GH, 1, 0}, B, T(1), T(1));
-        else
-          gemm<T>(dh_b + u.j0, MatStrides{H, 1, 0}, dght, MatStrides{GH, 1, 0}, w_hh + u.j0, MatStrides{H, 1, 0},
-                  GemmSize{1, B, nw, GH}, T(1), T(1), 1);
-      });
+      if (w_own && (!first || dh0))
+        guard([&] { w_own->gemm(dh_b + u.j0, MatStrides{H, 1, 0}, dght, MatStrides{GH, 1, 0}, B, T(1), T(1)); });
       std::swap(dh_a, dh_b);
       if (lstm) std::swap(dc_a, dc_b);
     }

@@ -431,7 +431,7 @@ def _root_grad(g, dtype):
         g = g.view()
         g.flags.writeable = False
         return g
-    return g.astype(dtype, copy=True) if hasattr(g, "astype") else np.array(g, dtype=dtype)
+    return g.astype(dtype, copy=True)
 
 
 def _roots(tensors, grad_tensors, op):
